@@ -1,0 +1,106 @@
+/*
+ * BlockBackend: the handle tools and exports use to do I/O on a node
+ * graph.  It owns the root reference and offers callback-style AIO on
+ * top of the coroutine API.
+ *
+ * Copyright (c) 2026 The zoned-qcow2 project authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef BLOCK_BLOCK_BACKEND_H
+#define BLOCK_BLOCK_BACKEND_H
+
+#include "block/block.h"
+
+typedef struct BlockBackend BlockBackend;
+typedef struct BlockAIOCB BlockAIOCB;
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
+/* Open like bdrv_open() and wrap the root node.  @options consumed. */
+BlockBackend *blk_new_open(const char *filename, QDict *options, int flags,
+                           Error **errp);
+/* Wrap an existing node (takes a new reference). */
+BlockBackend *blk_new_with_bs(BlockDriverState *bs, Error **errp);
+/* Drain and drop the root reference. */
+void blk_unref(BlockBackend *blk);
+
+BlockDriverState *blk_bs(BlockBackend *blk);
+AioContext *blk_get_aio_context(BlockBackend *blk);
+bool blk_is_read_only(BlockBackend *blk);
+/* Let writes/reads beyond the end be refused (-EIO) or allowed. */
+void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);
+/* 0 = writeback; with true, every write is FUA (cache=writethrough). */
+void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
+
+/* Coroutine API (in coroutine context). */
+int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
+                               int64_t bytes, QEMUIOVector *qiov,
+                               BdrvRequestFlags flags);
+int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                BdrvRequestFlags flags);
+int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
+                                      int64_t bytes, BdrvRequestFlags flags);
+int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
+                                 int64_t bytes);
+int coroutine_fn blk_co_flush(BlockBackend *blk);
+int coroutine_fn blk_co_zone_report(BlockBackend *blk, int64_t offset,
+                                    unsigned int *nr_zones,
+                                    BlockZoneDescriptor *zones);
+int coroutine_fn blk_co_zone_mgmt(BlockBackend *blk, BlockZoneOp op,
+                                  int64_t offset, int64_t len);
+int coroutine_fn blk_co_zone_append(BlockBackend *blk, int64_t *offset,
+                                    QEMUIOVector *qiov,
+                                    BdrvRequestFlags flags);
+
+/* Synchronous (poll the loop until done). Return 0 or -errno. */
+int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf,
+              BdrvRequestFlags flags);
+int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
+               const void *buf, BdrvRequestFlags flags);
+int blk_preadv(BlockBackend *blk, int64_t offset, int64_t bytes,
+               QEMUIOVector *qiov, BdrvRequestFlags flags);
+int blk_pwritev(BlockBackend *blk, int64_t offset, int64_t bytes,
+                QEMUIOVector *qiov, BdrvRequestFlags flags);
+int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
+                      BdrvRequestFlags flags);
+int blk_pwrite_compressed(BlockBackend *blk, int64_t offset,
+                          const void *buf, int64_t bytes);
+int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
+int blk_flush(BlockBackend *blk);
+int64_t blk_getlength(BlockBackend *blk);
+int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
+                 PreallocMode prealloc, BdrvRequestFlags flags, Error **errp);
+int blk_zone_report(BlockBackend *blk, int64_t offset,
+                    unsigned int *nr_zones, BlockZoneDescriptor *zones);
+int blk_zone_mgmt(BlockBackend *blk, BlockZoneOp op, int64_t offset,
+                  int64_t len);
+int blk_zone_append(BlockBackend *blk, int64_t *offset, QEMUIOVector *qiov,
+                    BdrvRequestFlags flags);
+void blk_drain(BlockBackend *blk);
+
+/*
+ * Callback AIO: starts the request in a new coroutine right away and
+ * calls cb(opaque, ret) from the event loop when it completes (ret 0 or
+ * -errno; never before this function returns).  @qiov must stay valid
+ * until then.
+ */
+BlockAIOCB *blk_aio_preadv(BlockBackend *blk, int64_t offset,
+                           QEMUIOVector *qiov, BdrvRequestFlags flags,
+                           BlockCompletionFunc *cb, void *opaque);
+BlockAIOCB *blk_aio_pwritev(BlockBackend *blk, int64_t offset,
+                            QEMUIOVector *qiov, BdrvRequestFlags flags,
+                            BlockCompletionFunc *cb, void *opaque);
+BlockAIOCB *blk_aio_pwrite_zeroes(BlockBackend *blk, int64_t offset,
+                                  int64_t bytes, BdrvRequestFlags flags,
+                                  BlockCompletionFunc *cb, void *opaque);
+BlockAIOCB *blk_aio_pdiscard(BlockBackend *blk, int64_t offset,
+                             int64_t bytes, BlockCompletionFunc *cb,
+                             void *opaque);
+BlockAIOCB *blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb,
+                          void *opaque);
+/* *offset is updated before cb runs. */
+BlockAIOCB *blk_aio_zone_append(BlockBackend *blk, int64_t *offset,
+                                QEMUIOVector *qiov, BdrvRequestFlags flags,
+                                BlockCompletionFunc *cb, void *opaque);
+
+#endif

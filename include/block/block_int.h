@@ -1,0 +1,311 @@
+/*
+ * Block layer internals: the driver callback table and the node struct.
+ * Included by drivers and by the generic layer (block.c, io.c).
+ *
+ * Copyright (c) 2026 The zoned-qcow2 project authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * General contract for every callback below, unless its comment says
+ * otherwise:
+ *  - it runs on the node's AioContext thread;
+ *  - callbacks named bdrv_co_* run in coroutine context and may yield;
+ *  - the generic layer has checked the range (offset >= 0, no overflow,
+ *    within BDRV_MAX_LENGTH), holds an in-flight reference on the node,
+ *    and has aligned read/write requests to bl.request_alignment and
+ *    split them at bl.max_transfer;
+ *  - the return value is 0 (or the documented value) on success and a
+ *    negative errno on failure; Error ** is used only by setup callbacks.
+ */
+#ifndef BLOCK_BLOCK_INT_H
+#define BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+
+typedef struct BlockLimits {
+    /*
+     * Alignment (bytes, power of two) for offset and length of reads
+     * and writes passed to the driver; the generic layer pads smaller
+     * requests with read-modify-write.  1 for byte-granular drivers.
+     */
+    uint32_t request_alignment;
+    /* Largest read/write passed in one call, 0 = no limit. */
+    uint32_t max_transfer;
+    uint32_t opt_transfer;
+    /* Discard and write-zeroes limits (0 = no limit / no alignment). */
+    int64_t max_pdiscard;
+    uint32_t pdiscard_alignment;
+    int64_t max_pwrite_zeroes;
+    uint32_t pwrite_zeroes_alignment;
+    /* Buffer alignment: required (min) and preferred (opt). */
+    size_t min_mem_alignment;
+    size_t opt_mem_alignment;
+    int max_iov;                 /* 0 = IOV_MAX */
+
+    /* Zoned geometry; zoned == BLK_Z_NONE for ordinary devices. */
+    BlockZoneModel zoned;
+    uint64_t zone_size;          /* bytes, power of two */
+    uint64_t zone_capacity;      /* bytes, <= zone_size */
+    uint32_t nr_zones;
+    uint32_t nr_conv_zones;
+    uint32_t max_open_zones;     /* 0 = no limit */
+    uint32_t max_active_zones;   /* 0 = no limit */
+    uint32_t max_append_sectors; /* 512-byte sectors */
+    uint32_t write_granularity;  /* bytes */
+} BlockLimits;
+
+struct BdrvChild {
+    BlockDriverState *bs;        /* the child node */
+    BlockDriverState *parent;    /* NULL for a BlockBackend's root */
+    char *name;                  /* "file", "backing" */
+};
+
+typedef struct BdrvTrackedRequest BdrvTrackedRequest;
+
+struct BlockDriverState {
+    BlockDriver *drv;
+    void *opaque;                /* drv->instance_size bytes, zeroed */
+    AioContext *aio_context;
+    int refcnt;
+
+    int open_flags;              /* BDRV_O_* */
+    bool read_only;
+    char filename[PATH_MAX];     /* what the node was opened from */
+    char node_name[32];
+    /* Backing file as recorded in the image, and its format. */
+    char backing_file[PATH_MAX];
+    char backing_format[16];
+    /* Options the node was opened with (for json: names and reopen). */
+    QDict *options;
+
+    BdrvChild *file;             /* protocol/storage child, may be NULL */
+    BdrvChild *backing;          /* backing (COW) child, may be NULL */
+
+    BlockLimits bl;
+    /* Flags the driver implements natively; others are emulated. */
+    BdrvRequestFlags supported_write_flags;
+    BdrvRequestFlags supported_zero_flags;
+
+    /* Requests in flight in the generic layer (for drain). */
+    unsigned int in_flight;
+    /* Coroutines waiting in bdrv_co_drain. */
+    CoQueue drain_queue;
+    /* Tracked requests: only serialising ones (RMW padding) are listed;
+     * serialising_in_flight counts them so the fast path skips the walk. */
+    BdrvTrackedRequest *tracked_head;
+    unsigned int serialising_in_flight;
+
+    /* Serialises bdrv_co_flush so concurrent flushes share work. */
+    CoMutex flush_lock;
+    uint64_t write_gen;          /* bumped by every completed write */
+    uint64_t flushed_gen;        /* write_gen covered by the last flush */
+};
+
+struct BlockDriver {
+    const char *format_name;
+    int instance_size;
+    bool is_format;              /* probed and stacked on a protocol */
+    bool is_filter;
+    bool supports_backing;
+    const char *protocol_name;   /* "file": handles "file:path" names */
+
+    /*
+     * Score how likely @buf (the first bytes of the file, at least 512
+     * unless the file is shorter) is in this format: 0 = not at all,
+     * 100 = certain.  Not a coroutine; must not do I/O.
+     */
+    int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
+    /* Protocols: turn "proto:rest" / a path into options ("filename"). */
+    void (*bdrv_parse_filename)(const char *filename, QDict *options,
+                                Error **errp);
+
+    /*
+     * Open @bs.  Coroutine context.  For a format driver, the generic
+     * layer has opened bs->file already (from the "file" option or the
+     * filename); @options holds the node's remaining options: the driver
+     * removes every key it consumes (unknown leftovers are an error).
+     * Drivers that support backing files open them themselves with
+     * bdrv_open_backing() after parsing the header.  Returns 0 or -errno
+     * with *errp set.  On failure the generic layer closes the children;
+     * the driver frees what it allocated.
+     */
+    int coroutine_fn (*bdrv_co_open)(BlockDriverState *bs, QDict *options,
+                                     int flags, Error **errp);
+    /*
+     * Close: flush caches and free driver state.  Coroutine context, no
+     * request in flight (the generic layer drained).  Children are
+     * released by the generic layer afterwards.
+     */
+    void coroutine_fn (*bdrv_co_close)(BlockDriverState *bs);
+
+    /* Fill bs->bl; called after open (children's limits are known). */
+    void (*bdrv_refresh_limits)(BlockDriverState *bs, Error **errp);
+
+    /*
+     * Read/write [offset, offset+bytes) from/into qiov at qiov_offset.
+     * Aligned to bl.request_alignment, bytes <= bl.max_transfer.
+     * Writes: @flags only contains bits of supported_write_flags (the
+     * generic layer emulates FUA with a flush otherwise).  Writes past the
+     * end are the generic layer's responsibility (rejected before this).
+     */
+    int coroutine_fn (*bdrv_co_preadv_part)(BlockDriverState *bs,
+                                            int64_t offset, int64_t bytes,
+                                            QEMUIOVector *qiov,
+                                            size_t qiov_offset,
+                                            BdrvRequestFlags flags);
+    int coroutine_fn (*bdrv_co_pwritev_part)(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             QEMUIOVector *qiov,
+                                             size_t qiov_offset,
+                                             BdrvRequestFlags flags);
+    /* Compressed write of whole clusters (BDRV_REQ_WRITE_COMPRESSED). */
+    int coroutine_fn (*bdrv_co_pwritev_compressed_part)(
+        BlockDriverState *bs, int64_t offset, int64_t bytes,
+        QEMUIOVector *qiov, size_t qiov_offset);
+    /*
+     * Make the range read as zeroes.  @flags may have MAY_UNMAP (free the
+     * space), NO_FALLBACK, FUA.  Return -ENOTSUP to let the generic layer
+     * write a zeroed buffer instead (unless NO_FALLBACK).
+     */
+    int coroutine_fn (*bdrv_co_pwrite_zeroes)(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes,
+                                              BdrvRequestFlags flags);
+    /* Discard: a hint; the range's content becomes undefined (or zero). */
+    int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs,
+                                         int64_t offset, int64_t bytes);
+    /*
+     * Flush in two steps: to_os writes the driver's own caches to its
+     * children; to_disk makes the node's own storage durable (protocols).
+     * The generic layer then flushes the children.
+     */
+    int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
+
+    /*
+     * Status of [offset, offset+bytes) in this node (not its backing).
+     * offset/bytes are aligned to request_alignment.  Return BDRV_BLOCK_*
+     * flags, set *pnum (> 0, may exceed bytes only up to the end), and
+     * with OFFSET_VALID *map and *file (the node holding the data).
+     * @want_zero: the caller wants ZERO precisely (may cost more).
+     */
+    int coroutine_fn (*bdrv_co_block_status)(BlockDriverState *bs,
+                                             bool want_zero, int64_t offset,
+                                             int64_t bytes, int64_t *pnum,
+                                             int64_t *map,
+                                             BlockDriverState **file);
+
+    /* Virtual size in bytes. */
+    int64_t coroutine_fn (*bdrv_co_getlength)(BlockDriverState *bs);
+    /* Host bytes used (protocols); formats default to their file's. */
+    int64_t coroutine_fn (*bdrv_co_get_allocated_file_size)(
+        BlockDriverState *bs);
+    /*
+     * Resize to @offset.  @exact: the size must be exactly @offset (else
+     * growing to at least @offset is fine).  @prealloc applies to the
+     * new area.  -ENOTSUP with errp set if the driver cannot.
+     */
+    int coroutine_fn (*bdrv_co_truncate)(BlockDriverState *bs,
+                                         int64_t offset, bool exact,
+                                         PreallocMode prealloc,
+                                         BdrvRequestFlags flags,
+                                         Error **errp);
+
+    /*
+     * Create an image file named @filename.  Coroutine context.  @opts
+     * come from create_opts (for formats merged with the protocol's).
+     */
+    int coroutine_fn (*bdrv_co_create_opts)(BlockDriver *drv,
+                                            const char *filename,
+                                            QemuOpts *opts, Error **errp);
+    const QemuOptsList *create_opts;
+    /* Change creation options of an open (read-write) image. */
+    int coroutine_fn (*bdrv_co_amend)(BlockDriverState *bs, QemuOpts *opts,
+                                      bool force, Error **errp);
+    const QemuOptsList *amend_opts;
+    /* Space needed to convert @in_bs (may be NULL: size from @opts). */
+    BlockMeasureInfo *(*bdrv_measure)(QemuOpts *opts,
+                                      BlockDriverState *in_bs,
+                                      Error **errp);
+
+    /* Not coroutines; no I/O. */
+    int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
+
+    /* Consistency check and repair.  Coroutine context. */
+    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
+                                      BdrvCheckResult *result,
+                                      BdrvCheckMode fix);
+    /* Rewrite the backing file name in the image (rebase -u). */
+    int coroutine_fn (*bdrv_co_change_backing_file)(BlockDriverState *bs,
+                                                    const char *backing_file,
+                                                    const char *backing_fmt);
+
+    /*
+     * Zoned devices.  Coroutine context.  Drivers that do not implement
+     * them leave them NULL and the generic layer returns -ENOTSUP.
+     *
+     * zone_report: describe up to *nr_zones zones starting with the one
+     * containing @offset; sets *nr_zones to the number filled (0 at or past
+     * the end).  Never fails because the buffer is short.
+     * zone_mgmt: apply @op to every zone in [offset, offset+len); offset
+     * zone aligned, len a multiple of zone_size or reaching the end.
+     * zone_append: *offset is a zone start; the data is written at that
+     * zone's write pointer and *offset set to where it went.
+     * Errors: -EINVAL bad arguments or write not at the wp, -EIO operation
+     * not allowed in the zone's condition, -ETOOMANYREFS open limit,
+     * -EOVERFLOW active limit.
+     */
+    int coroutine_fn (*bdrv_co_zone_report)(BlockDriverState *bs,
+                                            int64_t offset,
+                                            unsigned int *nr_zones,
+                                            BlockZoneDescriptor *zones);
+    int coroutine_fn (*bdrv_co_zone_mgmt)(BlockDriverState *bs,
+                                          BlockZoneOp op, int64_t offset,
+                                          int64_t len);
+    int coroutine_fn (*bdrv_co_zone_append)(BlockDriverState *bs,
+                                            int64_t *offset,
+                                            QEMUIOVector *qiov,
+                                            BdrvRequestFlags flags);
+
+    /* Linked list of registered drivers (generic layer only). */
+    BlockDriver *next;
+};
+
+/* ---- helpers for drivers --------------------------------------------- */
+
+/*
+ * Open the child @child_name ("file") of @parent from the options in
+ * @options under "child_name." and/or @filename.  Consumes those keys.
+ * Coroutine context.  Returns NULL and sets errp on failure (or NULL
+ * without error if @allow_none and nothing was given).
+ */
+BdrvChild *bdrv_open_child(const char *filename, QDict *options,
+                           const char *child_name, BlockDriverState *parent,
+                           int flags, bool allow_none, Error **errp);
+/* Open bs->backing from bs->backing_file (or "backing.*" options). */
+int coroutine_fn bdrv_open_backing(BlockDriverState *bs, QDict *options,
+                                   Error **errp);
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+
+/* Called by a driver that finds its image corrupt at runtime. */
+void bdrv_report_corruption(BlockDriverState *bs, const char *fmt, ...)
+    QEMU_PRINTF(2, 3);
+
+/* Default implementations drivers can point at. */
+int coroutine_fn bdrv_co_block_status_from_file(BlockDriverState *bs,
+                                                bool want_zero,
+                                                int64_t offset,
+                                                int64_t bytes,
+                                                int64_t *pnum, int64_t *map,
+                                                BlockDriverState **file);
+
+/* Allocate a buffer suitably aligned for I/O on @bs. */
+void *qemu_blockalign(BlockDriverState *bs, size_t size);
+void *qemu_try_blockalign(BlockDriverState *bs, size_t size);
+void *qemu_blockalign0(BlockDriverState *bs, size_t size);
+
+/* Built-in drivers (registered by bdrv_init). */
+extern BlockDriver bdrv_file;
+extern BlockDriver bdrv_raw;
+extern BlockDriver bdrv_qcow2;
+
+#endif
