@@ -24,7 +24,10 @@ typedef struct LuringState LuringState;
 
 typedef void QEMUBHFunc(void *opaque);
 typedef void IOHandler(void *opaque);
-/* Returns true if it made progress (found completions). */
+/*
+ * Busy-poll callback: checks for completions and processes them itself
+ * (like the fd's read handler would); returns true if it found any.
+ */
 typedef bool AioPollFn(void *opaque);
 typedef void QEMUTimerCB(void *opaque);
 
@@ -73,6 +76,7 @@ void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
                         void *opaque);
 
 /* ---- timers (CLOCK_MONOTONIC, nanoseconds) -------------------------- */
+/* Not thread safe: arm, delete and free them in @ctx's thread only. */
 QEMUTimer *aio_timer_new(AioContext *ctx, QEMUTimerCB *cb, void *opaque);
 void timer_mod_ns(QEMUTimer *t, int64_t expire_ns);  /* absolute */
 void timer_del(QEMUTimer *t);
@@ -106,8 +110,6 @@ void thread_pool_submit_aio(ThreadPool *pool, ThreadPoolFunc *func,
                             void *opaque);
 void thread_pool_set_max_workers(ThreadPool *pool, int max);
 
-#endif
-
 /*
  * Per-context storage for back ends that live outside util/ (linux-aio,
  * io_uring in block/): get returns NULL until set; @destroy runs when the
@@ -116,3 +118,5 @@ void thread_pool_set_max_workers(ThreadPool *pool, int max);
 void *aio_context_get_data(AioContext *ctx, const void *key);
 void aio_context_set_data(AioContext *ctx, const void *key, void *data,
                           void (*destroy)(void *data));
+
+#endif

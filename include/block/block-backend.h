@@ -28,7 +28,8 @@ AioContext *blk_get_aio_context(BlockBackend *blk);
 bool blk_is_read_only(BlockBackend *blk);
 /* Let writes/reads beyond the end be refused (-EIO) or allowed. */
 void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);
-/* 0 = writeback; with true, every write is FUA (cache=writethrough). */
+/* @wce true (default) = writeback; false = writethrough: every write is
+ * FUA (as QEMU: blk_set_enable_write_cache(blk, !writethrough)). */
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
 
 /* Coroutine API (in coroutine context). */

@@ -160,6 +160,7 @@ typedef struct BlockMeasureInfo {
     uint64_t required;         /* bytes needed for the data written */
     uint64_t fully_allocated;  /* bytes needed with every cluster allocated */
     uint64_t bitmaps;
+    bool has_bitmaps;          /* print "bitmaps size" (qcow2 v3 -> v3) */
 } BlockMeasureInfo;
 
 /* ---- drivers and nodes ------------------------------------------------ */
@@ -241,9 +242,9 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
                                   BdrvRequestFlags flags, Error **errp);
 
 /*
- * Status of [offset, offset+bytes) in @bs only: returns BDRV_BLOCK_*
- * flags or -errno; *pnum is the length of the range with that status
- * (> 0 unless offset is at the end).  *map/*file as for the callback.
+ * Status of [offset, offset+bytes) in @bs only: returns BDRV_BLOCK_ flags
+ * or -errno; *pnum is the length of the range with that status
+ * (> 0 unless offset is at the end).  *map and *file as for the callback.
  */
 int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, int64_t offset,
                                       int64_t bytes, int64_t *pnum,
@@ -358,5 +359,10 @@ char *bdrv_get_full_backing_filename(BlockDriverState *bs, Error **errp);
 
 /* The "qemu-img info" human/JSON data of one node (no backing chain). */
 QObject *bdrv_query_image_info(BlockDriverState *bs, Error **errp);
+/*
+ * Append the human form of a bdrv_query_image_info() dict ("image: ...",
+ * ..., "Format specific information:" block), each line ending in '\n'.
+ */
+void bdrv_image_info_print_human(const QObject *info, GString *out);
 
 #endif

@@ -89,10 +89,17 @@ struct BlockDriverState {
     unsigned int in_flight;
     /* Coroutines waiting in bdrv_co_drain. */
     CoQueue drain_queue;
-    /* Tracked requests: only serialising ones (RMW padding) are listed;
-     * serialising_in_flight counts them so the fast path skips the walk. */
+    /* Tracked requests: every write is linked here (O(1), no allocation)
+     * so a serialising one (RMW padding) can wait for overlapping writes;
+     * serialising_in_flight counts those so the fast path skips the walk. */
     BdrvTrackedRequest *tracked_head;
     unsigned int serialising_in_flight;
+
+    /* Cached length in bytes (-1: unknown, ask the driver).  Set after
+     * open, refreshed by truncate, grown by writes past the end. */
+    int64_t total_bytes;
+    /* The format was guessed by probing (raw restricts writes to block 0). */
+    bool probed;
 
     /* Serialises bdrv_co_flush so concurrent flushes share work. */
     CoMutex flush_lock;
@@ -297,6 +304,13 @@ int coroutine_fn bdrv_co_block_status_from_file(BlockDriverState *bs,
                                                 int64_t bytes,
                                                 int64_t *pnum, int64_t *map,
                                                 BlockDriverState **file);
+
+/*
+ * Run entry(opaque) in a new coroutine and poll the current AioContext
+ * until it sets *done (entry must do so last).  Inside a coroutine it is
+ * called directly.  Used by all synchronous wrappers.
+ */
+void bdrv_run_co(CoroutineEntry *entry, void *opaque, bool *done);
 
 /* Allocate a buffer suitably aligned for I/O on @bs. */
 void *qemu_blockalign(BlockDriverState *bs, size_t size);

@@ -20,27 +20,59 @@ typedef enum {
     QEMU_AIO_FLUSH,      /* fdatasync */
 } QemuAioType;
 
-/* libaio: created by aio_get_linux_aio(). */
+/*
+ * Both back ends use the same submission contract:
+ *  - @iov/@niov describe the buffers (the caller's own memory: nothing is
+ *    copied) and must stay valid until the call returns;
+ *  - the calling coroutine yields until the request completes;
+ *  - submissions made while other requests are in flight are batched and
+ *    handed to the kernel once per event loop iteration;
+ *  - the return value is the kernel's: bytes transferred (possibly short)
+ *    or -errno.  Retrying short transfers is the caller's business.
+ */
+
+/* libaio: one io_context per AioContext, completions through an eventfd. */
 LinuxAioState *laio_init(Error **errp);
 void laio_cleanup(LinuxAioState *s);
 void laio_attach_aio_context(LinuxAioState *s, AioContext *ctx);
 void laio_detach_aio_context(LinuxAioState *s, AioContext *ctx);
-/*
- * Submit one request on @fd and yield until it completes.  Returns the
- * byte count semantics of the kernel folded into 0 / -errno (a short
- * read is zero-filled up to the end of @qiov, a short write is -EIO... 
- * see linux-aio.c).  Submissions are batched until the loop runs.
- */
-int coroutine_fn laio_co_submit(int fd, uint64_t offset, QEMUIOVector *qiov,
-                                int type, uint64_t dev_max_batch);
+ssize_t coroutine_fn laio_co_submit(LinuxAioState *s, int fd,
+                                    uint64_t offset, struct iovec *iov,
+                                    int niov, QemuAioType type);
 
-/* io_uring: created by aio_get_linux_io_uring(). */
+/* io_uring: one ring per AioContext, completions through the ring fd. */
 LuringState *luring_init(Error **errp);
 void luring_cleanup(LuringState *s);
 void luring_attach_aio_context(LuringState *s, AioContext *ctx);
 void luring_detach_aio_context(LuringState *s, AioContext *ctx);
-int coroutine_fn luring_co_submit(BlockDriverState *bs, int fd,
-                                  uint64_t offset, QEMUIOVector *qiov,
-                                  int type);
+ssize_t coroutine_fn luring_co_submit(LuringState *s, int fd,
+                                      uint64_t offset, struct iovec *iov,
+                                      int niov, QemuAioType type);
+
+/* ---- image locking (file-posix.c) ----------------------------------- */
+
+/*
+ * Permission bits, numbered as QEMU numbers them: bit i is represented
+ * by the lock bytes 100 + i (held) and 200 + i (not shared), so our
+ * locks and QEMU's see each other.
+ */
+#define BLK_PERM_CONSISTENT_READ  0x01
+#define BLK_PERM_WRITE            0x02
+#define BLK_PERM_WRITE_UNCHANGED  0x04
+#define BLK_PERM_RESIZE           0x08
+#define BLK_PERM_ALL              0x0f
+
+/*
+ * Change the permissions a file node holds (@perm) and lets others hold
+ * (@shared).  At open the file driver takes, without BDRV_O_FORCE_SHARE,
+ * CONSISTENT_READ (+ WRITE | RESIZE if read-write) and shares only
+ * CONSISTENT_READ | WRITE_UNCHANGED, which is what QEMU's qcow2 asks of
+ * its file.  A caller wanting QEMU's raw-format behaviour (share
+ * everything) calls this after open.  Returns 0 or -errno with errp set
+ * ('Failed to get "write" lock' ...); on failure the old locks remain.
+ * A no-op returning 0 for nodes opened with locking=off or force-share.
+ */
+int raw_file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                      Error **errp);
 
 #endif

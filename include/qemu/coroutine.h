@@ -42,9 +42,10 @@ AioContext *qemu_coroutine_get_aio_context(Coroutine *co);
 /*
  * Wake a coroutine that yielded waiting for an event.  Safe from any
  * context of the same thread: if called from a coroutine it is deferred
- * to a bottom half so the caller is not re-entered; from a completion
- * callback in the event loop it enters @co directly.  From another
- * thread it schedules @co on its AioContext.
+ * until that coroutine yields or terminates (it then runs before control
+ * returns to whoever entered the caller), so the caller is never
+ * re-entered; from a callback in the event loop it enters @co directly.
+ * If @co belongs to another thread's AioContext it is scheduled there.
  */
 void aio_co_wake(Coroutine *co);
 /* Always defer: schedule @co to be entered from @ctx's loop. */

@@ -96,7 +96,10 @@ uint64_t qemu_opt_get_size(QemuOpts *opts, const char *name,
                            uint64_t defval);
 bool qemu_opt_unset(QemuOpts *opts, const char *name);
 
-/* Print the "-o help" listing the way qemu-img does. */
+/*
+ * Print the "-o help" listing the way qemu-img does (sorted, aligned) to
+ * stdout; @print_caption adds the leading "Supported options:" line.
+ */
 void qemu_opts_print_help(const QemuOptsList *list, bool print_caption);
 /*
  * Append " name=value" for every option (set ones, and those with a

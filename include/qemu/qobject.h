@@ -65,7 +65,8 @@ QObject *qobj_from_json(const char *text, Error **errp);
 /*
  * Human form used under "Format specific information:": one "key: value"
  * line per scalar, nested dicts/lists indented by 4 more, dashes in keys
- * turned into spaces.
+ * turned into spaces.  @indent is a nesting level (4 spaces each):
+ * qemu-img info passes 1 for the "data" dict.
  */
 void qobj_print_human(const QObject *o, int indent, GString *out);
 

@@ -1,0 +1,641 @@
+/*
+ * qcow2 format driver: private definitions shared by block/qcow2*.c.
+ *
+ * Copyright (c) 2026 The zoned-qcow2 project authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * On-disk structures are big-endian.  Metadata tables held in the caches
+ * stay in on-disk byte order; the L1 table and the refcount table are
+ * kept in host order in memory and converted when written.
+ */
+#ifndef BLOCK_QCOW2_H
+#define BLOCK_QCOW2_H
+
+#include "qemu/coroutine.h"
+#include "qemu/iov.h"
+#include "qemu/option.h"
+#include "qemu/qobject.h"
+#include "block/block_int.h"
+
+#define QCOW_MAGIC ((uint32_t)('Q' << 24 | 'F' << 16 | 'I' << 8 | 0xfb))
+
+#define MIN_CLUSTER_BITS 9
+#define MAX_CLUSTER_BITS 21
+#define DEFAULT_CLUSTER_BITS 16
+
+/* Sane upper bounds for tables we load completely into memory. */
+#define QCOW_MAX_REFTABLE_SIZE (8 * MiB)
+#define QCOW_MAX_L1_SIZE       (32 * MiB)
+#define QCOW_MAX_SNAPSHOTS     65536
+#define QCOW_MAX_HEADER_EXT    (64 * KiB)
+
+/* Largest host offset a table entry can express (bits 9..55). */
+#define QCOW_MAX_HOST_OFFSET   ((INT64_C(1) << 56) - 1)
+
+/* L1/L2 entry flags and masks. */
+#define QCOW_OFLAG_COPIED      (UINT64_C(1) << 63)
+#define QCOW_OFLAG_COMPRESSED  (UINT64_C(1) << 62)
+#define QCOW_OFLAG_ZERO        (UINT64_C(1) << 0)
+
+#define L1E_OFFSET_MASK        UINT64_C(0x00fffffffffffe00)
+#define L2E_OFFSET_MASK        UINT64_C(0x00fffffffffffe00)
+#define L1E_RESERVED_MASK      UINT64_C(0x7f000000000001ff)
+#define L2E_STD_RESERVED_MASK  UINT64_C(0x3f000000000001fe)
+#define REFT_OFFSET_MASK       UINT64_C(0xfffffffffffffe00)
+#define REFT_RESERVED_MASK     UINT64_C(0x1ff)
+
+#define QCOW2_COMPRESSED_SECTOR_SIZE 512
+
+/* Header extension magics. */
+#define QCOW2_EXT_MAGIC_END             0
+#define QCOW2_EXT_MAGIC_BACKING_FORMAT  0xe2792aca
+#define QCOW2_EXT_MAGIC_FEATURE_TABLE   0x6803f857
+#define QCOW2_EXT_MAGIC_CRYPTO_HEADER   0x0537be77
+#define QCOW2_EXT_MAGIC_BITMAPS         0x23852875
+#define QCOW2_EXT_MAGIC_DATA_FILE       0x44415441
+
+/* Incompatible feature bits. */
+enum {
+    QCOW2_INCOMPAT_DIRTY_BITNR       = 0,
+    QCOW2_INCOMPAT_CORRUPT_BITNR     = 1,
+    QCOW2_INCOMPAT_DATA_FILE_BITNR   = 2,
+    QCOW2_INCOMPAT_COMPRESSION_BITNR = 3,
+    QCOW2_INCOMPAT_EXTL2_BITNR       = 4,
+    QCOW2_INCOMPAT_ZONED_BITNR       = 5,   /* reserved for our zoned format */
+
+    QCOW2_INCOMPAT_DIRTY       = 1 << QCOW2_INCOMPAT_DIRTY_BITNR,
+    QCOW2_INCOMPAT_CORRUPT     = 1 << QCOW2_INCOMPAT_CORRUPT_BITNR,
+    QCOW2_INCOMPAT_DATA_FILE   = 1 << QCOW2_INCOMPAT_DATA_FILE_BITNR,
+    QCOW2_INCOMPAT_COMPRESSION = 1 << QCOW2_INCOMPAT_COMPRESSION_BITNR,
+    QCOW2_INCOMPAT_EXTL2       = 1 << QCOW2_INCOMPAT_EXTL2_BITNR,
+    QCOW2_INCOMPAT_ZONED       = 1 << QCOW2_INCOMPAT_ZONED_BITNR,
+
+    /* What this driver implements. */
+    QCOW2_INCOMPAT_MASK        = QCOW2_INCOMPAT_DIRTY
+                               | QCOW2_INCOMPAT_CORRUPT
+                               | QCOW2_INCOMPAT_COMPRESSION,
+};
+
+/* Compatible feature bits. */
+enum {
+    QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR = 0,
+    QCOW2_COMPAT_LAZY_REFCOUNTS       = 1 << QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR,
+    QCOW2_COMPAT_FEAT_MASK            = QCOW2_COMPAT_LAZY_REFCOUNTS,
+};
+
+/* Autoclear feature bits. */
+enum {
+    QCOW2_AUTOCLEAR_BITMAPS_BITNR       = 0,
+    QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR = 1,
+    QCOW2_AUTOCLEAR_BITMAPS       = 1 << QCOW2_AUTOCLEAR_BITMAPS_BITNR,
+    QCOW2_AUTOCLEAR_DATA_FILE_RAW = 1 << QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
+    /*
+     * Bits we preserve on a read-write open.  We keep the bitmap
+     * directory untouched (never write the image's data in a way that
+     * would need bitmap updates is not something we track), so the
+     * bitmaps bit is cleared like any other unknown bit: consumers then
+     * know the bitmaps may be stale.
+     */
+    QCOW2_AUTOCLEAR_MASK          = 0,
+};
+
+enum {
+    QCOW2_FEAT_TYPE_INCOMPATIBLE = 0,
+    QCOW2_FEAT_TYPE_COMPATIBLE   = 1,
+    QCOW2_FEAT_TYPE_AUTOCLEAR    = 2,
+};
+
+typedef enum Qcow2CompressionType {
+    QCOW2_COMPRESSION_TYPE_ZLIB = 0,
+    QCOW2_COMPRESSION_TYPE_ZSTD = 1,
+} Qcow2CompressionType;
+
+/* The fixed part of the header (104 bytes + compression type + padding). */
+typedef struct QEMU_PACKED QCowHeader {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t backing_file_offset;
+    uint32_t backing_file_size;
+    uint32_t cluster_bits;
+    uint64_t size;                  /* in bytes */
+    uint32_t crypt_method;
+    uint32_t l1_size;               /* entries */
+    uint64_t l1_table_offset;
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_clusters;
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+
+    /* Version 3 and later. */
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t refcount_order;
+    uint32_t header_length;
+
+    /* Optional: header_length >= 112. */
+    uint8_t compression_type;
+    uint8_t padding[7];
+} QCowHeader;
+
+QEMU_BUILD_BUG_ON(sizeof(QCowHeader) != 112);
+#define QCOW2_V2_HEADER_LENGTH 72
+#define QCOW2_V3_MIN_HEADER_LENGTH 104
+
+typedef struct QEMU_PACKED QCowExtension {
+    uint32_t magic;
+    uint32_t len;
+} QCowExtension;
+
+/* One entry of the feature name table extension (48 bytes). */
+typedef struct QEMU_PACKED Qcow2Feature {
+    uint8_t type;
+    uint8_t bit;
+    char name[46];
+} Qcow2Feature;
+
+/* Bitmaps extension payload (kept as is and written back). */
+typedef struct QEMU_PACKED Qcow2BitmapHeaderExt {
+    uint32_t nb_bitmaps;
+    uint32_t reserved32;
+    uint64_t bitmap_directory_size;
+    uint64_t bitmap_directory_offset;
+} Qcow2BitmapHeaderExt;
+
+/* On-disk snapshot table entry header (variable length follows). */
+typedef struct QEMU_PACKED QCowSnapshotHeader {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    uint16_t id_str_size;
+    uint16_t name_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint32_t vm_state_size;
+    uint32_t extra_data_size;
+} QCowSnapshotHeader;
+
+/* An extension we do not interpret: kept and written back verbatim. */
+typedef struct Qcow2UnknownHeaderExtension {
+    uint32_t magic;
+    uint32_t len;
+    struct Qcow2UnknownHeaderExtension *next;
+    uint8_t data[];
+} Qcow2UnknownHeaderExtension;
+
+/* Snapshot table as read at open (only what reads/refcounts need). */
+typedef struct QCowSnapshot {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    char *id_str;
+    char *name;
+    uint64_t disk_size;
+    uint64_t vm_state_size;
+} QCowSnapshot;
+
+/*
+ * What an L2 entry (or its absence) means.  The order matters: the
+ * *_PLAIN/UNALLOCATED types have no host cluster.
+ */
+typedef enum QCow2ClusterType {
+    QCOW2_CLUSTER_UNALLOCATED,
+    QCOW2_CLUSTER_ZERO_PLAIN,
+    QCOW2_CLUSTER_ZERO_ALLOC,
+    QCOW2_CLUSTER_NORMAL,
+    QCOW2_CLUSTER_COMPRESSED,
+} QCow2ClusterType;
+
+/* Metadata overlap check classes (bitmask). */
+typedef enum QCow2MetadataOverlap {
+    QCOW2_OL_MAIN_HEADER     = 1 << 0,
+    QCOW2_OL_ACTIVE_L1       = 1 << 1,
+    QCOW2_OL_ACTIVE_L2       = 1 << 2,
+    QCOW2_OL_REFCOUNT_TABLE  = 1 << 3,
+    QCOW2_OL_REFCOUNT_BLOCK  = 1 << 4,
+    QCOW2_OL_SNAPSHOT_TABLE  = 1 << 5,
+    QCOW2_OL_INACTIVE_L1     = 1 << 6,
+    QCOW2_OL_INACTIVE_L2     = 1 << 7,
+    QCOW2_OL_BITMAP_DIRECTORY = 1 << 8,
+
+    /* Everything cheap to check (no table walks beyond memory). */
+    QCOW2_OL_CACHED          = QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1
+                             | QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_TABLE
+                             | QCOW2_OL_REFCOUNT_BLOCK
+                             | QCOW2_OL_SNAPSHOT_TABLE
+                             | QCOW2_OL_INACTIVE_L1
+                             | QCOW2_OL_BITMAP_DIRECTORY,
+    QCOW2_OL_ALL             = QCOW2_OL_CACHED | QCOW2_OL_INACTIVE_L2,
+    /* Classes skipped on the in-place rewrite fast path (table walks). */
+    QCOW2_OL_FAST_PATH_IGN   = QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_BLOCK
+                             | QCOW2_OL_INACTIVE_L1 | QCOW2_OL_INACTIVE_L2
+                             | QCOW2_OL_BITMAP_DIRECTORY,
+} QCow2MetadataOverlap;
+
+typedef struct Qcow2Cache Qcow2Cache;
+
+/* A range of bytes inside a newly allocated cluster run to copy. */
+typedef struct Qcow2COWRegion {
+    uint64_t offset;     /* relative to the start of the run */
+    uint64_t bytes;
+} Qcow2COWRegion;
+
+/*
+ * An allocation in flight: the guest range [guest_offset, +nb_clusters)
+ * is being given the host clusters at alloc_offset.  Later writes to an
+ * overlapping guest range wait on dependent_requests until the L2
+ * entries are linked.
+ */
+typedef struct QCowL2Meta {
+    uint64_t guest_offset;       /* cluster aligned */
+    uint64_t alloc_offset;       /* host, cluster aligned */
+    int nb_clusters;
+    /* Parts of the run not covered by the write: copied from the data
+     * the guest currently sees there (read through the driver). */
+    Qcow2COWRegion cow_start;
+    Qcow2COWRegion cow_end;
+    bool cow_start_zero;         /* that data is known to be zero */
+    bool cow_end_zero;
+    bool new_is_zero;            /* the new host clusters read as zero */
+    CoQueue dependent_requests;
+    struct QCowL2Meta *next;         /* in s->cluster_allocs */
+} QCowL2Meta;
+
+typedef uint64_t Qcow2GetRefcountFunc(const void *refcount_array,
+                                      uint64_t index);
+typedef void Qcow2SetRefcountFunc(void *refcount_array, uint64_t index,
+                                  uint64_t value);
+
+typedef struct BDRVQcow2State {
+    /* Geometry. */
+    int cluster_bits;
+    int cluster_size;
+    int l2_bits;                 /* log2(entries per L2 table) */
+    int l2_size;                 /* entries per L2 table */
+    int64_t cluster_offset_mask; /* compressed descriptor: host offset */
+    int csize_shift;             /* compressed descriptor: sector count */
+    int64_t csize_mask;
+
+    /* Header fields. */
+    int qcow_version;
+    uint64_t size;               /* virtual size, bytes */
+    uint32_t crypt_method_header;
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t header_length;      /* as on disk (v2: 72) */
+    uint8_t *unknown_header_fields;  /* v3 bytes beyond what we know */
+    int unknown_header_fields_size;
+    Qcow2CompressionType compression_type;
+    uint64_t backing_file_offset;    /* 0: none */
+    uint32_t backing_file_size;
+    char *image_backing_file;        /* as stored in the header, or NULL */
+    char *image_backing_format;      /* backing format extension, or NULL */
+    Qcow2UnknownHeaderExtension *unknown_exts;  /* kept, in file order */
+    Qcow2Feature *feature_table;     /* from the image, may be NULL */
+    int nb_features;
+    bool has_bitmaps_ext;
+    Qcow2BitmapHeaderExt bitmaps_ext;    /* in disk order */
+
+    /* L1 table of the active image (host byte order). */
+    uint64_t *l1_table;
+    uint32_t l1_size;
+    uint64_t l1_table_offset;
+    uint32_t l1_vm_state_index;
+
+    /* Refcounts. */
+    uint64_t *refcount_table;        /* host byte order */
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_size;    /* entries (in memory) */
+    uint32_t refcount_table_disk_entries; /* entries of the table on disk */
+    uint64_t refcount_table_generation;   /* bumped by each growth */
+    uint32_t max_refcount_table_index; /* highest used entry */
+    int refcount_order;
+    int refcount_bits;
+    uint64_t refcount_max;
+    int refcount_block_bits;         /* log2(entries per refcount block) */
+    int refcount_block_size;         /* entries per refcount block */
+    Qcow2GetRefcountFunc *get_refcount;
+    Qcow2SetRefcountFunc *set_refcount;
+    uint64_t free_cluster_index;     /* search hint */
+    uint64_t free_byte_offset;       /* compressed writes: partial cluster */
+
+    /* Snapshots (read only support: kept consistent, never created). */
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    int snapshots_size;
+    QCowSnapshot *snapshots;
+
+    /* Caches. */
+    Qcow2Cache *l2_table_cache;
+    Qcow2Cache *refcount_block_cache;
+    uint64_t l2_cache_size;          /* bytes */
+    uint64_t refcount_cache_size;    /* bytes */
+
+    /* Protects metadata (caches, tables, refcounts, cluster_allocs). */
+    CoMutex lock;
+    QCowL2Meta *cluster_allocs;      /* allocations in flight */
+
+    /* Options. */
+    int overlap_check;               /* QCOW2_OL_* to check */
+    bool use_lazy_refcounts;
+    bool discard_passthrough;
+    bool signaled_corruption;
+
+    /* Host file growth: see qcow2_grow_file(). */
+    int64_t file_size;               /* current length of bs->file */
+    int64_t zero_start;              /* at and above: never written by us */
+    int64_t alloc_end;               /* end of the highest allocation */
+    bool file_grown;                 /* we extended the file ahead */
+    int64_t prealloc_step;
+
+    /* Bounce buffer of cluster_size zeroes for COW (aligned). */
+    void *zero_cluster;
+} BDRVQcow2State;
+
+/* ---- inline helpers ----------------------------------------------------- */
+
+static inline int64_t start_of_cluster(BDRVQcow2State *s, int64_t offset)
+{
+    return offset & ~(int64_t)(s->cluster_size - 1);
+}
+
+static inline int64_t offset_into_cluster(BDRVQcow2State *s, int64_t offset)
+{
+    return offset & (s->cluster_size - 1);
+}
+
+static inline uint64_t size_to_clusters(BDRVQcow2State *s, uint64_t size)
+{
+    return (size + (s->cluster_size - 1)) >> s->cluster_bits;
+}
+
+static inline int64_t size_to_l1(BDRVQcow2State *s, int64_t size)
+{
+    int shift = s->cluster_bits + s->l2_bits;
+    return (size + (INT64_C(1) << shift) - 1) >> shift;
+}
+
+static inline int offset_to_l1_index(BDRVQcow2State *s, uint64_t offset)
+{
+    return offset >> (s->l2_bits + s->cluster_bits);
+}
+
+static inline int offset_to_l2_index(BDRVQcow2State *s, int64_t offset)
+{
+    return (offset >> s->cluster_bits) & (s->l2_size - 1);
+}
+
+static inline bool offset_is_cluster_aligned(BDRVQcow2State *s, int64_t o)
+{
+    return offset_into_cluster(s, o) == 0;
+}
+
+static inline int64_t qcow2_vm_state_offset(BDRVQcow2State *s)
+{
+    return (int64_t)s->l1_vm_state_index << (s->cluster_bits + s->l2_bits);
+}
+
+static inline QCow2ClusterType qcow2_get_cluster_type(BlockDriverState *bs,
+                                                      uint64_t l2_entry)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (l2_entry & QCOW_OFLAG_COMPRESSED) {
+        return QCOW2_CLUSTER_COMPRESSED;
+    }
+    if ((l2_entry & QCOW_OFLAG_ZERO) && s->qcow_version >= 3) {
+        return (l2_entry & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_ZERO_ALLOC
+                                            : QCOW2_CLUSTER_ZERO_PLAIN;
+    }
+    return (l2_entry & L2E_OFFSET_MASK) ? QCOW2_CLUSTER_NORMAL
+                                        : QCOW2_CLUSTER_UNALLOCATED;
+}
+
+/* Refcounts are exact unless lazy refcounts are in use. */
+static inline bool qcow2_need_accurate_refcounts(BDRVQcow2State *s)
+{
+    return !(s->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+}
+
+static inline bool qcow2_is_corrupt(BDRVQcow2State *s)
+{
+    return s->incompatible_features & QCOW2_INCOMPAT_CORRUPT;
+}
+
+/* Host offset and length (bytes) described by a compressed L2 entry. */
+static inline void qcow2_parse_compressed_l2_entry(BDRVQcow2State *s,
+                                                   uint64_t l2_entry,
+                                                   uint64_t *coffset,
+                                                   int *csize)
+{
+    uint64_t nb_sectors;
+
+    *coffset = l2_entry & s->cluster_offset_mask;
+    nb_sectors = ((l2_entry >> s->csize_shift) & s->csize_mask) + 1;
+    *csize = nb_sectors * QCOW2_COMPRESSED_SECTOR_SIZE -
+             (*coffset & (QCOW2_COMPRESSED_SECTOR_SIZE - 1));
+}
+
+/* ---- qcow2.c functions -------------------------------------------------- */
+
+/* Write the header (and all extensions) back to the image. */
+int coroutine_fn qcow2_update_header(BlockDriverState *bs);
+/* Set/clear the dirty bit (lazy refcounts). */
+int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
+int coroutine_fn qcow2_mark_clean(BlockDriverState *bs);
+/*
+ * The single corruption path: with @fatal, sets the corrupt bit, writes
+ * the header and refuses further writes (-EIO); otherwise only reports.
+ * The message is printed once per open image.
+ */
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             int64_t offset, int64_t size,
+                             const char *fmt, ...) QEMU_PRINTF(5, 6);
+int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
+/* Make sure bs->file is at least @end long, growing ahead in steps. */
+int coroutine_fn qcow2_grow_file(BlockDriverState *bs, int64_t end);
+/* Validate a table's offset/size against format limits. */
+int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
+                         uint64_t entries, size_t entry_len,
+                         int64_t max_size_bytes, const char *table_name,
+                         Error **errp);
+/* The runtime option list of the driver (l2-cache-size, ...). */
+extern const QemuOptsList qcow2_runtime_opts;
+
+/* ---- qcow2-refcount.c functions ----------------------------------------- */
+
+int coroutine_fn qcow2_refcount_init(BlockDriverState *bs);
+void qcow2_refcount_close(BlockDriverState *bs);
+/* Pick the per-width accessors for s->refcount_order. */
+void qcow2_refcount_set_accessors(BDRVQcow2State *s);
+Qcow2GetRefcountFunc *qcow2_refcount_get_func(int refcount_order);
+Qcow2SetRefcountFunc *qcow2_refcount_set_func(int refcount_order);
+
+int coroutine_fn qcow2_get_refcount(BlockDriverState *bs,
+                                    int64_t cluster_index,
+                                    uint64_t *refcount);
+/* Add @addend to the refcount of every cluster of [offset, +length). */
+int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
+                                       int64_t length, int64_t addend,
+                                       bool decrease);
+int coroutine_fn qcow2_update_cluster_refcount(BlockDriverState *bs,
+                                               int64_t cluster_index,
+                                               uint64_t addend,
+                                               bool decrease);
+/* Allocate @size bytes of clusters (refcount 1); returns host offset. */
+int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
+                                          uint64_t size);
+/* Allocate clusters at a given host offset if free; returns count. */
+int64_t coroutine_fn qcow2_alloc_clusters_at(BlockDriverState *bs,
+                                             uint64_t offset,
+                                             int64_t nb_clusters);
+/* Allocate @size bytes for compressed data (sub-cluster granularity). */
+int64_t coroutine_fn qcow2_alloc_bytes(BlockDriverState *bs, int size);
+void coroutine_fn qcow2_free_clusters(BlockDriverState *bs, int64_t offset,
+                                      int64_t size);
+/* Drop the references of an L2 entry (normal or compressed cluster). */
+void coroutine_fn qcow2_free_any_cluster(BlockDriverState *bs,
+                                         uint64_t l2_entry);
+/* Offset just past the last cluster with a non-zero refcount. */
+int64_t coroutine_fn qcow2_get_last_allocated_end(BlockDriverState *bs);
+/*
+ * Check that writing [offset, +size) does not overlap metadata of a class
+ * in s->overlap_check & ~@ign.  Returns 0 or the first QCOW2_OL_* hit.
+ */
+int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                 int64_t offset, int64_t size);
+/* The same, signalling corruption (-EIO) on overlap. */
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size);
+/* Write the in-memory refcount table entries [first, first+n) to disk. */
+int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
+                                                    uint32_t first,
+                                                    uint32_t n);
+
+/* ---- qcow2-cluster.c functions ------------------------------------------ */
+
+/*
+ * Look up the mapping of guest @offset: sets *bytes to the length (at most
+ * the input value, never crossing an L2 table) of the run with the same
+ * type and contiguous host clusters, *host_offset to the host byte for
+ * @offset (0 if none; for compressed clusters the raw L2 entry is
+ * returned in *host_offset) and returns the type or -errno.
+ */
+int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t *bytes,
+                                       uint64_t *host_offset,
+                                       QCow2ClusterType *type);
+/* Write L1 entries [l1_index rounded to a sector) to disk. */
+int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, int l1_index);
+int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
+                                     uint64_t min_size, bool exact_size);
+/*
+ * Prepare an allocating write of guest [offset, +*bytes): returns with
+ * *host_offset set and *m filled (or NULL if the range needs no
+ * allocation: the clusters are normal and writable in place).  Shortens
+ * *bytes to what was handled.  Called with s->lock held; may drop it while
+ * waiting for conflicting allocations.
+ */
+int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
+                                         uint64_t offset, uint64_t *bytes,
+                                         uint64_t *host_offset,
+                                         QCowL2Meta **m);
+/* Link the clusters of @m into the L2 table (s->lock held). */
+int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs,
+                                             QCowL2Meta *m);
+/* Undo an allocation that failed before linking (s->lock held). */
+void coroutine_fn qcow2_alloc_cluster_abort(BlockDriverState *bs,
+                                            QCowL2Meta *m);
+/* Allocate space for one compressed cluster at guest @offset. */
+int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
+                                                       uint64_t offset,
+                                                       int compressed_size,
+                                                       uint64_t *host_offset);
+/* Discard or zero whole clusters of [offset, +bytes) (s->lock held). */
+int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, bool full_discard);
+int coroutine_fn qcow2_subcluster_zeroize(BlockDriverState *bs,
+                                          uint64_t offset, uint64_t bytes,
+                                          int flags);
+/* Wait until no allocation in flight touches [offset, +bytes). */
+int coroutine_fn qcow2_wait_for_allocations(BlockDriverState *bs,
+                                            uint64_t offset, uint64_t bytes);
+/* Read an L2 entry through the cache; 0 if no L2 table. */
+int coroutine_fn qcow2_get_l2_entry(BlockDriverState *bs, uint64_t offset,
+                                    uint64_t *l2_entry);
+
+/* ---- qcow2-cache.c functions -------------------------------------------- */
+
+Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
+                               int table_size, int overlap_class);
+void qcow2_cache_destroy(Qcow2Cache *c);
+/* Load (or find) the table at host @offset; *table must be put back. */
+int coroutine_fn qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c,
+                                 uint64_t offset, void **table);
+/* Like get, without reading: for freshly allocated tables. */
+int coroutine_fn qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
+                                       uint64_t offset, void **table);
+/*
+ * Cache hit only, no reference taken: the pointer is valid until the
+ * caller next yields.  For lock-free fast paths.
+ */
+void *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset);
+/* Cache hit only (never yields): table with a reference, or NULL. */
+void *qcow2_cache_try_get(Qcow2Cache *c, uint64_t offset);
+void qcow2_cache_put(Qcow2Cache *c, void **table);
+void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table);
+/* Table at @offset if cached (no reference taken), else NULL. */
+void *qcow2_cache_is_table_offset(Qcow2Cache *c, uint64_t offset);
+/* Forget the entry of a table whose cluster was freed. */
+void qcow2_cache_discard(Qcow2Cache *c, void *table);
+/* Write dirty tables (after the dependency); flush bs->file too. */
+int coroutine_fn qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c);
+int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c);
+/* @c must not be written before @dependency is flushed. */
+int coroutine_fn qcow2_cache_set_dependency(BlockDriverState *bs,
+                                            Qcow2Cache *c,
+                                            Qcow2Cache *dependency);
+void qcow2_cache_depends_on_flush(Qcow2Cache *c);
+/* Flush then drop every entry (no reference may be held). */
+int coroutine_fn qcow2_cache_empty(BlockDriverState *bs, Qcow2Cache *c);
+int qcow2_cache_get_table_size(Qcow2Cache *c);
+
+/* ---- qcow2-threads.c functions ------------------------------------------ */
+
+/*
+ * Compress @src_size bytes into @dest (at most @dest_size bytes) with the
+ * image's compression type in a worker thread.  Returns the compressed
+ * size, -ENOMEM if it does not fit, other -errno on failure.
+ */
+ssize_t coroutine_fn qcow2_co_compress(BlockDriverState *bs, void *dest,
+                                       size_t dest_size, const void *src,
+                                       size_t src_size);
+/* Decompress into exactly @dest_size bytes; 0 or -errno. */
+ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
+                                         size_t dest_size, const void *src,
+                                         size_t src_size);
+/* Synchronous forms (used by tests and the thread functions). */
+ssize_t qcow2_compress_buf(Qcow2CompressionType type, void *dest,
+                           size_t dest_size, const void *src,
+                           size_t src_size);
+ssize_t qcow2_decompress_buf(Qcow2CompressionType type, void *dest,
+                             size_t dest_size, const void *src,
+                             size_t src_size);
+
+/* ---- qcow2-create.c functions (qcow2aux) -------------------------------- */
+
+int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
+                                      QemuOpts *opts, Error **errp);
+extern const QemuOptsList qcow2_create_opts;
+extern const QemuOptsList qcow2_amend_opts;
+int coroutine_fn qcow2_co_amend(BlockDriverState *bs, QemuOpts *opts,
+                                bool force, Error **errp);
+BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
+                                Error **errp);
+
+/* ---- qcow2-check.c functions (qcow2aux) --------------------------------- */
+
+int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
+                                BdrvCheckMode fix);
+
+#endif
