@@ -276,6 +276,9 @@ int bdrv_img_create(const char *filename, const char *fmt,
         goto out;
     }
 
+    if (drv->bdrv_create_opts_defaults) {
+        drv->bdrv_create_opts_defaults(opts);
+    }
     if (!quiet) {
         GString *line = g_string_new(NULL);
 

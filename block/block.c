@@ -785,14 +785,12 @@ static BlockDriverState *bdrv_co_open_inherit(const char *filename,
         goto out;
     }
     if (!filename && qdict_size(file_opts) == 0) {
-        const char *f = qdict_get_try_str(options, "filename");
-        if (f && !drv) {
-            /* "filename=x" without driver: treat like a plain name. */
-            filename = f;
+        if (!drv) {
+            error_setg(errp, "Must specify either driver or file");
         } else {
             error_setg(errp, "A block device must be specified for \"file\"");
-            goto out;
         }
+        goto out;
     }
     {
         Error *local_err = NULL;

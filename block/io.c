@@ -450,8 +450,10 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
 {
     BlockDriver *drv = bs->drv;
     uint32_t max = bs->bl.max_transfer;
-    bool emulate_fua = (flags & BDRV_REQ_FUA) &&
-                       !(bs->supported_write_flags & BDRV_REQ_FUA);
+    BdrvRequestFlags native = (flags & BDRV_REQ_ZERO_WRITE)
+                              ? bs->supported_zero_flags
+                              : bs->supported_write_flags;
+    bool emulate_fua = (flags & BDRV_REQ_FUA) && !(native & BDRV_REQ_FUA);
     BdrvRequestFlags dflags = flags & bs->supported_write_flags;
     int ret;
 

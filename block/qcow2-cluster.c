@@ -100,6 +100,7 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
         goto fail_free;
     }
     g_free(s->l1_table);
+    qcow2_meta_filter_add(s, new_offset, new_size * 8);
     s->l1_table = new_table;
     s->l1_table_offset = new_offset;
     s->l1_size = new_size;
@@ -175,6 +176,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
         goto fail;
     }
     s->l1_table[l1_index] = new_offset | QCOW_OFLAG_COPIED;
+    qcow2_meta_filter_add(s, new_offset, s->cluster_size);
     ret = qcow2_write_l1_entry(bs, l1_index);
     if (ret < 0) {
         s->l1_table[l1_index] = old_entry;
@@ -215,6 +217,14 @@ static int coroutine_fn get_cluster_table(BlockDriverState *bs,
         if (ret < 0) {
             return ret;
         }
+    }
+    if ((int64_t)((s->l1_table[l1_index] & L1E_OFFSET_MASK) +
+                  s->cluster_size) > s->file_size) {
+        /* Writing it would extend the file with an unreferenced table. */
+        qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#" PRIx64
+                                " beyond the end of the image file",
+                                s->l1_table[l1_index] & L1E_OFFSET_MASK);
+        return -EIO;
     }
     ret = l2_load(bs, s->l1_table[l1_index] & L1E_OFFSET_MASK, l2);
     if (ret < 0) {
@@ -436,6 +446,13 @@ again:
             }
         }
         qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        if ((int64_t)(host + (i << s->cluster_bits)) > s->file_size) {
+            qcow2_signal_corruption(bs, true, -1, -1,
+                                    "Data cluster offset %#" PRIx64
+                                    " beyond the end of the image file",
+                                    host);
+            return -EIO;
+        }
         *host_offset = host + into;
         *bytes = MIN(*bytes, (i << s->cluster_bits) - into);
         return 0;
@@ -476,10 +493,6 @@ again:
     qemu_co_queue_init(&m->dependent_requests);
     m->next = s->cluster_allocs;
     s->cluster_allocs = m;
-    if (alloc_offset + (int64_t)(nb_clusters << s->cluster_bits) >
-        s->zero_start) {
-        s->zero_start = alloc_offset + (nb_clusters << s->cluster_bits);
-    }
 
     *host_offset = alloc_offset + into;
     *pm = m;
@@ -502,7 +515,9 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs,
                                              QCowL2Meta *m)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t *old = g_new(uint64_t, m->nb_clusters);
+    uint64_t old_small[32];
+    uint64_t *old = m->nb_clusters <= (int)ARRAY_SIZE(old_small)
+                    ? old_small : g_new(uint64_t, m->nb_clusters);
     uint64_t *l2;
     int l2_index, i, ret;
 
@@ -536,7 +551,9 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs,
         qcow2_free_any_cluster(bs, old[i]);
     }
 out:
-    g_free(old);
+    if (old != old_small) {
+        g_free(old);
+    }
     alloc_meta_remove(bs, m);
     if (ret < 0) {
         qcow2_free_clusters(bs, m->alloc_offset,

@@ -72,6 +72,21 @@ const QemuOptsList qcow2_create_opts = {
           "off" },
         { "refcount_bits", QEMU_OPT_NUMBER,
           "Width of a reference count entry in bits", "16" },
+        /* Zoned images (docs/zoned.rst); no defaults printed unless set. */
+        { "zone.mode", QEMU_OPT_STRING,
+          "Zoned device model: host-managed (absent: not zoned)", NULL },
+        { "zone.size", QEMU_OPT_SIZE,
+          "Zone size in bytes, a power of two (default 256M)", NULL },
+        { "zone.capacity", QEMU_OPT_SIZE,
+          "Writable bytes per zone (default: the zone size)", NULL },
+        { "zone.conventional_zones", QEMU_OPT_NUMBER,
+          "Number of conventional zones at the start (default 0)", NULL },
+        { "zone.max_open_zones", QEMU_OPT_NUMBER,
+          "Maximum open zones, 0 = no limit (default 0)", NULL },
+        { "zone.max_active_zones", QEMU_OPT_NUMBER,
+          "Maximum active zones, 0 = no limit (default 0)", NULL },
+        { "zone.max_append_bytes", QEMU_OPT_SIZE,
+          "Largest zone append in bytes (default 64K)", NULL },
         { NULL }
     },
 };
@@ -447,6 +462,11 @@ static int model_update_refcount(Qcow2Model *m, uint64_t offset,
 
         if (idx != old_idx) {
             ret = model_alloc_refblock(m, ci, &rb);
+            if (ret == -EAGAIN) {
+                /* The caller searches again: from the same clusters first. */
+                m->free_cluster_index = MIN(m->free_cluster_index,
+                                            start >> m->cluster_bits);
+            }
             if (ret < 0) {
                 break;
             }
@@ -1141,6 +1161,7 @@ int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
                                       QemuOpts *opts, Error **errp)
 {
     Qcow2CreateParams p;
+    Qcow2ZonedCreateParams zp;
     Qcow2HeaderParams hp;
     Qcow2Model m;
     BlockDriverState *file_bs = NULL;
@@ -1150,6 +1171,10 @@ int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
     uint8_t *header;
     int ret;
 
+    ret = qcow2_zoned_parse_create_opts(opts, &zp, errp);
+    if (ret < 0) {
+        return ret;
+    }
     ret = qcow2_parse_create_opts(opts, &p, errp);
     if (ret < 0) {
         return ret;
@@ -1214,6 +1239,9 @@ out:
         bdrv_unref(file_bs);
     }
     qcow2_model_free(&m);
+    if (ret >= 0 && zp.zoned) {
+        ret = qcow2_zoned_format(filename, &zp, errp);
+    }
     return ret;
 }
 
@@ -1373,32 +1401,83 @@ BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
 
 /* ---- amend --------------------------------------------------------------- */
 
-/* True if an L2 table of the active image has a zero cluster entry. */
-static int coroutine_fn qcow2_has_zero_clusters(BlockDriverState *bs)
+/*
+ * Version 2 has no zero flag: turn zero clusters of the active image into
+ * something v2 reads as zeroes.  Without a backing file an unallocated
+ * entry does; otherwise (and for preallocated zero clusters) the host
+ * cluster is zeroed and mapped as data.
+ */
+static int coroutine_fn qcow2_expand_zero_clusters(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t *l2 = g_malloc(s->cluster_size);
+    uint64_t *l2 = qemu_blockalign(bs->file->bs, s->cluster_size);
     uint32_t i;
     int j, ret = 0;
 
-    for (i = 0; i < s->l1_size && ret == 0; i++) {
-        uint64_t off = s->l1_table[i] & L1E_OFFSET_MASK;
-        if (!off) {
+    for (i = 0; i < s->l1_size; i++) {
+        uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK;
+        bool dirty = false;
+
+        if (!l2_offset) {
             continue;
         }
-        ret = bdrv_co_pread(bs->file, off, s->cluster_size, l2, 0);
+        ret = bdrv_co_pread(bs->file, l2_offset, s->cluster_size, l2, 0);
         if (ret < 0) {
-            break;
+            goto out;
         }
         for (j = 0; j < s->l2_size; j++) {
             uint64_t e = be64_to_cpu(l2[j]);
-            if (!(e & QCOW_OFLAG_COMPRESSED) && (e & QCOW_OFLAG_ZERO)) {
-                ret = 1;
-                break;
+            uint64_t off = e & L2E_OFFSET_MASK, rc = 1;
+            QCow2ClusterType type = qcow2_get_cluster_type(bs, e);
+
+            if (type != QCOW2_CLUSTER_ZERO_PLAIN &&
+                type != QCOW2_CLUSTER_ZERO_ALLOC) {
+                continue;
+            }
+            dirty = true;
+            if (type == QCOW2_CLUSTER_ZERO_PLAIN) {
+                int64_t n;
+
+                if (!bs->backing) {
+                    l2[j] = 0;
+                    continue;
+                }
+                n = qcow2_alloc_clusters(bs, s->cluster_size);
+                if (n < 0) {
+                    ret = n;
+                    goto out;
+                }
+                off = n;
+                ret = qcow2_grow_file(bs, off + s->cluster_size);
+                if (ret < 0) {
+                    goto out;
+                }
+            } else {
+                ret = qcow2_get_refcount(bs, off >> s->cluster_bits, &rc);
+                if (ret < 0) {
+                    goto out;
+                }
+            }
+            ret = bdrv_co_pwrite_zeroes(bs->file, off, s->cluster_size, 0);
+            if (ret < 0) {
+                goto out;
+            }
+            l2[j] = cpu_to_be64(rc == 1 ? off | QCOW_OFLAG_COPIED : off);
+        }
+        if (dirty) {
+            ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+            if (ret >= 0) {
+                ret = bdrv_co_pwrite(bs->file, l2_offset, s->cluster_size, l2,
+                                     0);
+            }
+            if (ret < 0) {
+                goto out;
             }
         }
     }
-    g_free(l2);
+    ret = 0;
+out:
+    qemu_vfree(l2);
     return ret;
 }
 
@@ -1413,6 +1492,163 @@ static int coroutine_fn qcow2_flush_caches(BlockDriverState *bs)
     if (ret >= 0 && s->refcount_block_cache) {
         ret = qcow2_cache_flush(bs, s->refcount_block_cache);
     }
+    return ret;
+}
+
+/*
+ * Rewrite the refcount structures with entries of 2^@order bits.  The
+ * new blocks and table go after everything in use; they describe the
+ * current refcounts plus themselves, then the header is switched over
+ * and the old structures are freed.
+ */
+static int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs,
+                                                    int order, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2GetRefcountFunc *new_get = qcow2_refcount_get_func(order);
+    Qcow2SetRefcountFunc *new_set = qcow2_refcount_set_func(order);
+    uint64_t new_max = order == 6 ? UINT64_MAX : (UINT64_C(1) << (1 << order)) - 1;
+    int64_t per_block = (int64_t)s->cluster_size * 8 >> order;
+    uint64_t *refs = NULL, *table = NULL, *old_table;
+    uint64_t old_table_offset = s->refcount_table_offset;
+    uint32_t old_table_size = s->refcount_table_size, i;
+    int64_t nb, start, blocks = 0, tclusters = 0, end, ci;
+    uint8_t *rb = NULL;
+    int ret;
+
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the image");
+        return ret;
+    }
+    /* Every cluster in use lies inside the file. */
+    nb = bdrv_co_getlength(bs->file->bs);
+    if (nb < 0) {
+        error_setg_errno(errp, -nb, "Failed to get the image file length");
+        return nb;
+    }
+    nb = MAX(size_to_clusters(s, nb), size_to_clusters(s, s->file_size));
+    nb = MIN(nb, (int64_t)s->refcount_table_size * s->refcount_block_size);
+    refs = g_try_new0(uint64_t, MAX(nb, 1));
+    if (!refs) {
+        error_setg(errp, "Not enough memory for the refcount array");
+        return -ENOMEM;
+    }
+    start = 0;
+    for (ci = 0; ci < nb; ci++) {
+        ret = qcow2_get_refcount(bs, ci, &refs[ci]);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read the refcounts");
+            goto out;
+        }
+        if (refs[ci] > new_max) {
+            error_setg(errp, "Cannot decrease refcount entry width to %i bits: "
+                       "Cluster at offset %#" PRIx64 " has a refcount of %"
+                       PRIu64, 1 << order, ci << s->cluster_bits, refs[ci]);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (refs[ci]) {
+            start = ci + 1;
+        }
+    }
+    start = MAX(start, (int64_t)size_to_clusters(s, s->file_size));
+
+    /* Fixed point: the new structures must describe themselves. */
+    for (;;) {
+        int64_t b = DIV_ROUND_UP(start + blocks + tclusters, per_block);
+        int64_t t = DIV_ROUND_UP(b * 8, s->cluster_size);
+        if (b == blocks && t == tclusters) {
+            break;
+        }
+        blocks = b;
+        tclusters = t;
+    }
+    end = start + blocks + tclusters;
+
+    table = g_new0(uint64_t, tclusters * s->cluster_size / 8);
+    rb = qemu_blockalign(bs->file->bs, s->cluster_size);
+    for (i = 0; i < blocks; i++) {
+        int64_t j;
+
+        memset(rb, 0, s->cluster_size);
+        for (j = 0; j < per_block; j++) {
+            ci = i * per_block + j;
+            if (ci >= start && ci < end) {
+                new_set(rb, j, 1);
+            } else if (ci < nb) {
+                new_set(rb, j, refs[ci]);
+            }
+        }
+        assert(new_get(rb, 0) <= new_max);
+        ret = bdrv_co_pwrite(bs->file, (start + i) << s->cluster_bits,
+                             s->cluster_size, rb, 0);
+        if (ret < 0) {
+            goto write_fail;
+        }
+        table[i] = cpu_to_be64((start + i) << s->cluster_bits);
+    }
+    ret = bdrv_co_pwrite(bs->file, (start + blocks) << s->cluster_bits,
+                         tclusters * s->cluster_size, table, 0);
+    if (ret < 0) {
+        goto write_fail;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        goto write_fail;
+    }
+
+    /* Switch: drop cached blocks of the old width first. */
+    ret = qcow2_cache_empty(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        goto write_fail;
+    }
+    old_table = s->refcount_table;
+    s->refcount_table = g_new0(uint64_t, tclusters * s->cluster_size / 8);
+    for (i = 0; i < blocks; i++) {
+        s->refcount_table[i] = (start + i) << s->cluster_bits;
+    }
+    s->refcount_table_offset = (start + blocks) << s->cluster_bits;
+    s->refcount_table_size = tclusters * s->cluster_size / 8;
+    s->max_refcount_table_index = blocks - 1;
+    s->refcount_order = order;
+    qcow2_refcount_set_accessors(s);
+    s->free_cluster_index = 0;
+    s->file_size = MAX(s->file_size, end << s->cluster_bits);
+    /* We wrote up to @end: nothing below it may be assumed zero. */
+    s->zero_start = MAX(s->zero_start, end << s->cluster_bits);
+    s->alloc_end = MAX(s->alloc_end, end << s->cluster_bits);
+    ret = qcow2_update_header(bs);
+    if (ret < 0) {
+        g_free(old_table);
+        error_setg_errno(errp, -ret, "Failed to update the image header");
+        goto out;
+    }
+
+    /* The old blocks and table are unused now. */
+    for (i = 0; i < old_table_size; i++) {
+        uint64_t off = old_table[i] & REFT_OFFSET_MASK;
+        if (off) {
+            qcow2_update_refcount(bs, off, s->cluster_size, 1, true);
+        }
+    }
+    qcow2_update_refcount(bs, old_table_offset, (int64_t)old_table_size * 8,
+                          1, true);
+    g_free(old_table);
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to free the old refcount "
+                         "structures");
+    }
+    goto out;
+
+write_fail:
+    error_setg_errno(errp, -ret, "Failed to write the new refcount "
+                     "structures");
+out:
+    qemu_vfree(rb);
+    g_free(table);
+    g_free(refs);
     return ret;
 }
 
@@ -1442,20 +1678,20 @@ static int coroutine_fn qcow2_downgrade(BlockDriverState *bs, Error **errp)
         error_setg_errno(errp, -ret, "Failed to flush the image");
         return ret;
     }
-    ret = qcow2_has_zero_clusters(bs);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to read the L2 tables");
-        return ret;
-    }
-    if (ret > 0) {
-        error_setg(errp, "Cannot downgrade an image with zero clusters: "
-                   "converting them to data clusters is not supported");
-        return -ENOTSUP;
-    }
     if (s->nb_snapshots) {
         error_setg(errp, "Cannot downgrade an image with snapshots: not "
                    "supported");
         return -ENOTSUP;
+    }
+
+    /* The cached L2 tables would be stale after the rewrite below. */
+    ret = qcow2_cache_empty(bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_expand_zero_clusters(bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to turn zero into data clusters");
+        return ret;
     }
 
     s->compatible_features = 0;
@@ -1593,8 +1829,10 @@ int coroutine_fn qcow2_co_amend(BlockDriverState *bs, QemuOpts *opts,
                        "greater)");
             return -EINVAL;
         }
-        error_setg(errp, "Changing the refcount width is not supported");
-        return -ENOTSUP;
+        ret = qcow2_change_refcount_order(bs, ctz64(refcount_bits), errp);
+        if (ret < 0) {
+            return ret;
+        }
     }
 
     if (new_size) {

@@ -359,6 +359,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     if (ret < 0) {
         goto fail;
     }
+    qcow2_meta_filter_add(s, new_offset, new_size * 8);
     s->refcount_table_offset = new_offset;
     s->refcount_table_disk_entries = new_size;
     s->overlap_check = overlap_check;
@@ -425,6 +426,7 @@ static int coroutine_fn write_new_refblock(BlockDriverState *bs, uint64_t rt,
     }
 
     s->refcount_table[rt] = offset;
+    qcow2_meta_filter_add(s, offset, s->cluster_size);
     ret = qcow2_write_refcount_table_entries(bs, rt, 1);
     if (ret < 0) {
         s->refcount_table[rt] = 0;
@@ -711,6 +713,10 @@ retry:
     if ((int64_t)((start + n) << s->cluster_bits) > s->alloc_end) {
         s->alloc_end = (start + n) << s->cluster_bits;
     }
+    /* Whatever goes there may be freed and reused: no longer known zero. */
+    if ((int64_t)((start + n) << s->cluster_bits) > s->zero_start) {
+        s->zero_start = (start + n) << s->cluster_bits;
+    }
     return start << s->cluster_bits;
 }
 
@@ -747,6 +753,9 @@ int64_t coroutine_fn qcow2_alloc_clusters_at(BlockDriverState *bs,
     }
     if ((int64_t)(offset + (i << s->cluster_bits)) > s->alloc_end) {
         s->alloc_end = offset + (i << s->cluster_bits);
+    }
+    if ((int64_t)(offset + (i << s->cluster_bits)) > s->zero_start) {
+        s->zero_start = offset + (i << s->cluster_bits);
     }
     return i;
 }
@@ -891,6 +900,12 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
             return QCOW2_OL_BITMAP_DIRECTORY;
         }
     }
+    if ((chk & QCOW2_OL_ZONED_META) && s->has_zoned_ext &&
+        s->zoned_ext.zonedmeta_size &&
+        ranges_overlap(offset, size, s->zoned_ext.zonedmeta_offset,
+                       s->zoned_ext.zonedmeta_size)) {
+        return QCOW2_OL_ZONED_META;
+    }
     if ((chk & QCOW2_OL_ACTIVE_L2) && s->l1_table) {
         for (i = 0; i < s->l1_size; i++) {
             uint64_t l2 = s->l1_table[i] & L1E_OFFSET_MASK;
@@ -925,6 +940,7 @@ static const char *metadata_ol_name(int ol)
     case QCOW2_OL_INACTIVE_L1:      return "inactive L1 table";
     case QCOW2_OL_INACTIVE_L2:      return "inactive L2 table";
     case QCOW2_OL_BITMAP_DIRECTORY: return "bitmap directory";
+    case QCOW2_OL_ZONED_META:       return "zoned write-pointer region";
     default:                        return "metadata";
     }
 }

@@ -1,5 +1,7 @@
 /*
- * qcow2 format driver: open/close, header, request paths, driver table.
+ * qcow2 format driver: open/close, zoned devices (state machine, zone
+ * requests, write-pointer persistence), status and info, driver table.
+ * Header extensions are in qcow2-header.c, the data path in qcow2-io.c.
  *
  * Copyright (c) 2026 The zoned-qcow2 project authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -57,36 +59,6 @@ static const QemuOptDesc qcow2_runtime_opts_desc[] = {
 const QemuOptsList qcow2_runtime_opts = {
     .name = "qcow2",
     .desc = qcow2_runtime_opts_desc,
-};
-
-/* Names of the features this implementation knows (feature table). */
-static const Qcow2Feature qcow2_known_features[] = {
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DIRTY_BITNR,
-      "dirty bit" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_CORRUPT_BITNR,
-      "corrupt bit" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
-      "external data file" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_COMPRESSION_BITNR,
-      "compression type" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
-      "extended L2 entries" },
-    { QCOW2_FEAT_TYPE_COMPATIBLE, QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR,
-      "lazy refcounts" },
-    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_BITMAPS_BITNR,
-      "bitmaps" },
-    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
-      "raw external data" },
-};
-
-/* Names we use when the image has none for a bit we refuse. */
-static const Qcow2Feature qcow2_refused_features[] = {
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
-      "external data file" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
-      "extended L2 entries" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_ZONED_BITNR,
-      "zoned" },
 };
 
 static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
@@ -177,323 +149,6 @@ int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
-static void add_feature_name(GString *str, const char *name)
-{
-    if (str->len) {
-        g_string_append(str, ", ");
-    }
-    g_string_append(str, name);
-}
-
-static const char *feature_name(const Qcow2Feature *table, int n,
-                                int type, int bit)
-{
-    static char buf[48];
-    int i;
-
-    for (i = 0; i < n; i++) {
-        if (table[i].type == type && table[i].bit == bit) {
-            memcpy(buf, table[i].name, sizeof(table[i].name));
-            buf[sizeof(table[i].name)] = '\0';
-            return buf;
-        }
-    }
-    return NULL;
-}
-
-static void report_unsupported_feature(BDRVQcow2State *s, Error **errp,
-                                       uint64_t mask)
-{
-    g_autoptr(GString) str = g_string_new("");
-    int bit;
-
-    for (bit = 0; bit < 64; bit++) {
-        const char *name;
-
-        if (!(mask & (UINT64_C(1) << bit))) {
-            continue;
-        }
-        name = feature_name(s->feature_table, s->nb_features,
-                            QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
-        if (!name) {
-            name = feature_name(qcow2_refused_features,
-                                ARRAY_SIZE(qcow2_refused_features),
-                                QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
-        }
-        if (name) {
-            add_feature_name(str, name);
-        } else {
-            g_autofree char *unk =
-                g_strdup_printf("Unknown incompatible feature: %" PRIx64,
-                                UINT64_C(1) << bit);
-            add_feature_name(str, unk);
-        }
-    }
-    error_setg(errp, "Unsupported qcow2 feature(s): %s", str->str);
-}
-
-static void free_unknown_exts(BDRVQcow2State *s)
-{
-    while (s->unknown_exts) {
-        Qcow2UnknownHeaderExtension *e = s->unknown_exts;
-
-        s->unknown_exts = e->next;
-        g_free(e);
-    }
-}
-
-/* Parse the extensions in [start, end) of the first cluster @buf. */
-static int read_extensions(BlockDriverState *bs, const uint8_t *buf,
-                           uint64_t start, uint64_t end, Error **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    Qcow2UnknownHeaderExtension **tail = &s->unknown_exts;
-    uint64_t offset = start;
-
-    while (offset + sizeof(QCowExtension) <= end) {
-        uint32_t magic = ldbe32_p(buf + offset);
-        uint32_t len = ldbe32_p(buf + offset + 4);
-        const uint8_t *data;
-
-        offset += sizeof(QCowExtension);
-        if (magic == QCOW2_EXT_MAGIC_END) {
-            break;
-        }
-        if (len > end - offset) {
-            error_setg(errp, "Header extension too large");
-            return -EINVAL;
-        }
-        data = buf + offset;
-
-        switch (magic) {
-        case QCOW2_EXT_MAGIC_BACKING_FORMAT:
-            if (len >= sizeof(bs->backing_format)) {
-                error_setg(errp, "ERROR: ext_backing_format: len=%" PRIu32
-                           " too large (>=%zu)", len,
-                           sizeof(bs->backing_format));
-                return -EINVAL;
-            }
-            g_free(s->image_backing_format);
-            s->image_backing_format = g_strndup((const char *)data, len);
-            break;
-        case QCOW2_EXT_MAGIC_FEATURE_TABLE:
-            g_free(s->feature_table);
-            s->nb_features = len / sizeof(Qcow2Feature);
-            s->feature_table = g_memdup2(data,
-                                         s->nb_features * sizeof(Qcow2Feature));
-            break;
-        case QCOW2_EXT_MAGIC_BITMAPS:
-            if (len != sizeof(Qcow2BitmapHeaderExt)) {
-                error_setg(errp, "bitmaps_ext: Invalid extension length");
-                return -EINVAL;
-            }
-            memcpy(&s->bitmaps_ext, data, sizeof(s->bitmaps_ext));
-            s->has_bitmaps_ext = true;
-            break;
-        case QCOW2_EXT_MAGIC_CRYPTO_HEADER:
-        case QCOW2_EXT_MAGIC_DATA_FILE:
-        default: {
-            /* Kept verbatim and written back on header updates. */
-            Qcow2UnknownHeaderExtension *e =
-                g_malloc0(sizeof(*e) + len);
-
-            e->magic = magic;
-            e->len = len;
-            memcpy(e->data, data, len);
-            *tail = e;
-            tail = &e->next;
-            break;
-        }
-        }
-        offset += ROUND_UP(len, 8);
-    }
-    return 0;
-}
-
-static size_t header_ext_add(uint8_t *buf, size_t space, uint32_t magic,
-                             const void *data, uint32_t len)
-{
-    size_t need = sizeof(QCowExtension) + ROUND_UP(len, 8);
-
-    if (need > space) {
-        return SIZE_MAX;
-    }
-    stbe32_p(buf, magic);
-    stbe32_p(buf + 4, len);
-    memcpy(buf + 8, data, len);
-    memset(buf + 8 + len, 0, ROUND_UP(len, 8) - len);
-    return need;
-}
-
-int coroutine_fn qcow2_update_header(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    size_t buflen = s->cluster_size;
-    uint8_t *buf = qemu_blockalign0(bs->file->bs, buflen);
-    QCowHeader *h = (QCowHeader *)buf;
-    size_t off, n;
-    Qcow2UnknownHeaderExtension *e;
-    uint32_t header_length;
-    int ret;
-
-    if (s->qcow_version >= 3) {
-        header_length = sizeof(QCowHeader) + s->unknown_header_fields_size;
-    } else {
-        header_length = QCOW2_V2_HEADER_LENGTH;
-    }
-    if (header_length > buflen) {
-        ret = -ENOSPC;
-        goto out;
-    }
-    h->magic = cpu_to_be32(QCOW_MAGIC);
-    h->version = cpu_to_be32(s->qcow_version);
-    h->cluster_bits = cpu_to_be32(s->cluster_bits);
-    h->size = cpu_to_be64(s->size);
-    h->crypt_method = cpu_to_be32(s->crypt_method_header);
-    h->l1_size = cpu_to_be32(s->l1_size);
-    h->l1_table_offset = cpu_to_be64(s->l1_table_offset);
-    h->refcount_table_offset = cpu_to_be64(s->refcount_table_offset);
-    h->refcount_table_clusters =
-        cpu_to_be32(((uint64_t)s->refcount_table_size * 8) >> s->cluster_bits);
-    h->nb_snapshots = cpu_to_be32(s->nb_snapshots);
-    h->snapshots_offset = cpu_to_be64(s->snapshots_offset);
-    if (s->qcow_version >= 3) {
-        h->incompatible_features = cpu_to_be64(s->incompatible_features);
-        h->compatible_features = cpu_to_be64(s->compatible_features);
-        h->autoclear_features = cpu_to_be64(s->autoclear_features);
-        h->refcount_order = cpu_to_be32(s->refcount_order);
-        h->header_length = cpu_to_be32(header_length);
-        h->compression_type = s->compression_type;
-        if (s->unknown_header_fields_size) {
-            memcpy(buf + sizeof(QCowHeader), s->unknown_header_fields,
-                   s->unknown_header_fields_size);
-        }
-    }
-    off = header_length;
-
-    if (s->image_backing_format) {
-        n = header_ext_add(buf + off, buflen - off,
-                           QCOW2_EXT_MAGIC_BACKING_FORMAT,
-                           s->image_backing_format,
-                           strlen(s->image_backing_format));
-        if (n == SIZE_MAX) {
-            ret = -ENOSPC;
-            goto out;
-        }
-        off += n;
-    }
-    if (s->qcow_version >= 3) {
-        n = header_ext_add(buf + off, buflen - off,
-                           QCOW2_EXT_MAGIC_FEATURE_TABLE,
-                           qcow2_known_features, sizeof(qcow2_known_features));
-        if (n == SIZE_MAX) {
-            /* Optional: leave it out of tiny clusters. */
-            n = 0;
-        }
-        off += n;
-    }
-    if (s->has_bitmaps_ext) {
-        n = header_ext_add(buf + off, buflen - off, QCOW2_EXT_MAGIC_BITMAPS,
-                           &s->bitmaps_ext, sizeof(s->bitmaps_ext));
-        if (n == SIZE_MAX) {
-            ret = -ENOSPC;
-            goto out;
-        }
-        off += n;
-    }
-    for (e = s->unknown_exts; e; e = e->next) {
-        n = header_ext_add(buf + off, buflen - off, e->magic, e->data, e->len);
-        if (n == SIZE_MAX) {
-            ret = -ENOSPC;
-            goto out;
-        }
-        off += n;
-    }
-    n = header_ext_add(buf + off, buflen - off, QCOW2_EXT_MAGIC_END, NULL, 0);
-    if (n == SIZE_MAX) {
-        ret = -ENOSPC;
-        goto out;
-    }
-    off += n;
-
-    if (s->image_backing_file) {
-        size_t len = strlen(s->image_backing_file);
-
-        if (len > buflen - off || len > 1023) {
-            ret = -ENOSPC;
-            goto out;
-        }
-        memcpy(buf + off, s->image_backing_file, len);
-        h->backing_file_offset = cpu_to_be64(off);
-        h->backing_file_size = cpu_to_be32(len);
-        s->backing_file_offset = off;
-        s->backing_file_size = len;
-        off += len;
-    } else {
-        s->backing_file_offset = 0;
-        s->backing_file_size = 0;
-    }
-    s->header_length = header_length;
-
-    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_MAIN_HEADER, 0, off);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = bdrv_co_pwrite(bs->file, 0, ROUND_UP(off, 512), buf, 0);
-out:
-    qemu_vfree(buf);
-    return ret < 0 ? ret : 0;
-}
-
-static int coroutine_fn write_incompat_features(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t val = cpu_to_be64(s->incompatible_features);
-
-    return bdrv_co_pwrite_sync(bs->file,
-                               offsetof(QCowHeader, incompatible_features),
-                               sizeof(val), &val, 0);
-}
-
-int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) ||
-        s->qcow_version < 3) {
-        return 0;
-    }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        return ret;
-    }
-    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
-    ret = write_incompat_features(bs);
-    if (ret < 0) {
-        s->incompatible_features &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
-    }
-    return ret;
-}
-
-int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    if (!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
-        return 0;
-    }
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
-    if (ret >= 0) {
-        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    }
-    if (ret < 0) {
-        return ret;
-    }
-    s->incompatible_features &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
-    return write_incompat_features(bs);
-}
 
 /* ---- host file growth ------------------------------------------------------------- */
 
@@ -581,6 +236,85 @@ static int coroutine_fn read_snapshot_table(BlockDriverState *bs,
     return 0;
 }
 
+/* Set the in-use flag of every persistent bitmap (directory rewrite). */
+static int coroutine_fn mark_bitmaps_in_use(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t dir_off = be64_to_cpu(s->bitmaps_ext.bitmap_directory_offset);
+    uint64_t dir_size = be64_to_cpu(s->bitmaps_ext.bitmap_directory_size);
+    uint32_t nb = be32_to_cpu(s->bitmaps_ext.nb_bitmaps);
+    uint8_t *dir;
+    uint64_t pos = 0;
+    uint32_t i;
+    int ret;
+
+    if (!nb) {
+        return 0;
+    }
+    if (dir_size > 64 * MiB || dir_size < 24 ||
+        offset_into_cluster(s, dir_off) ||
+        (int64_t)(dir_off + dir_size) > s->file_size) {
+        return -EINVAL;
+    }
+    dir = g_malloc(dir_size);
+    ret = bdrv_co_pread(bs->file, dir_off, dir_size, dir, 0);
+    if (ret < 0) {
+        goto out;
+    }
+    for (i = 0; i < nb; i++) {
+        uint32_t extra, name;
+
+        if (pos + 24 > dir_size) {
+            ret = -EINVAL;
+            goto out;
+        }
+        /* Entry: table offset, table size, flags (bit 0: in use), ... */
+        stbe32_p(dir + pos + 12, ldbe32_p(dir + pos + 12) | 1);
+        name = ldbe16_p(dir + pos + 18);
+        extra = ldbe32_p(dir + pos + 20);
+        pos = ROUND_UP(pos + 24 + (uint64_t)extra + name, 8);
+    }
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_BITMAP_DIRECTORY,
+                                        dir_off, dir_size);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite_sync(bs->file, dir_off, dir_size, dir, 0);
+    }
+out:
+    g_free(dir);
+    return ret < 0 ? ret : 0;
+}
+
+static void meta_filter_init(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint32_t i;
+
+    qcow2_meta_filter_add(s, 0, s->cluster_size);
+    qcow2_meta_filter_add(s, s->l1_table_offset, (uint64_t)s->l1_size * 8);
+    qcow2_meta_filter_add(s, s->refcount_table_offset,
+                          (uint64_t)s->refcount_table_size * 8);
+    qcow2_meta_filter_add(s, s->snapshots_offset, s->snapshots_size);
+    for (i = 0; i < s->l1_size; i++) {
+        qcow2_meta_filter_add(s, s->l1_table[i] & L1E_OFFSET_MASK,
+                              (s->l1_table[i] & L1E_OFFSET_MASK) ?
+                              s->cluster_size : 0);
+    }
+    for (i = 0; i < s->refcount_table_size; i++) {
+        uint64_t rb = s->refcount_table[i] & REFT_OFFSET_MASK;
+
+        qcow2_meta_filter_add(s, rb, rb ? s->cluster_size : 0);
+    }
+    for (i = 0; i < s->nb_snapshots; i++) {
+        qcow2_meta_filter_add(s, s->snapshots[i].l1_table_offset,
+                              (uint64_t)s->snapshots[i].l1_size * 8);
+    }
+    if (s->has_bitmaps_ext) {
+        qcow2_meta_filter_add(
+            s, be64_to_cpu(s->bitmaps_ext.bitmap_directory_offset),
+            be64_to_cpu(s->bitmaps_ext.bitmap_directory_size));
+    }
+}
+
 static int parse_overlap_check(const char *str, int *out, Error **errp)
 {
     if (!str || !strcmp(str, "cached")) {
@@ -590,7 +324,8 @@ static int parse_overlap_check(const char *str, int *out, Error **errp)
     } else if (!strcmp(str, "constant")) {
         *out = QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1 |
                QCOW2_OL_REFCOUNT_TABLE | QCOW2_OL_SNAPSHOT_TABLE |
-               QCOW2_OL_INACTIVE_L1 | QCOW2_OL_BITMAP_DIRECTORY;
+               QCOW2_OL_INACTIVE_L1 | QCOW2_OL_BITMAP_DIRECTORY |
+               QCOW2_OL_ZONED_META;
     } else if (!strcmp(str, "all")) {
         *out = QCOW2_OL_ALL;
     } else {
@@ -687,7 +422,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     s->image_backing_file = s->image_backing_format = NULL;
     g_free(s->feature_table);
     s->feature_table = NULL;
-    free_unknown_exts(s);
+    qcow2_free_unknown_exts(s);
     if (s->snapshots) {
         for (i = 0; i < s->nb_snapshots; i++) {
             g_free(s->snapshots[i].id_str);
@@ -698,6 +433,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     }
     qemu_vfree(s->zero_cluster);
     s->zero_cluster = NULL;
+    qcow2_zoned_close(bs);
 }
 
 static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
@@ -722,6 +458,7 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
         return file_size;
     }
     s->file_size = file_size;
+    s->open_file_size = file_size;
 
     memset(&header, 0, sizeof(header));
     ret = bdrv_co_pread(bs->file, 0, MIN((int64_t)sizeof(header), file_size),
@@ -821,14 +558,14 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     if (s->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB &&
         !(s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
         error_setg(errp, "qcow2: Compression type incompatible feature bit "
-                   "must be set if compression type is not zlib");
+                   "must be set");
         ret = -EINVAL;
         goto fail;
     }
     if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZLIB &&
         (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
         error_setg(errp, "qcow2: Compression type incompatible feature bit "
-                   "must not be set if compression type is zlib");
+                   "must not be set");
         ret = -EINVAL;
         goto fail;
     }
@@ -843,13 +580,13 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
 
     ext_end = s->backing_file_offset ? s->backing_file_offset
                                      : (uint64_t)s->cluster_size;
-    ret = read_extensions(bs, first, s->header_length, ext_end, errp);
+    ret = qcow2_read_extensions(bs, first, s->header_length, ext_end, errp);
     if (ret < 0) {
         goto fail;
     }
 
     if (s->incompatible_features & ~(uint64_t)QCOW2_INCOMPAT_MASK) {
-        report_unsupported_feature(s, errp, s->incompatible_features &
+        qcow2_report_unsupported_feature(s, errp, s->incompatible_features &
                                    ~(uint64_t)QCOW2_INCOMPAT_MASK);
         ret = -ENOTSUP;
         goto fail;
@@ -870,7 +607,7 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
         goto fail;
     }
 
-    if (s->refcount_order > 6) {
+    if ((uint32_t)s->refcount_order > 6) {
         error_setg(errp, "Reference count entry width too large; may not "
                    "exceed 64 bits");
         ret = -EINVAL;
@@ -884,6 +621,10 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
         goto fail;
     }
     s->l1_vm_state_index = size_to_l1(s, s->size);
+    ret = qcow2_zoned_validate_ext(bs, errp);
+    if (ret < 0) {
+        goto fail;
+    }
 
     /* Refcount table. */
     s->refcount_table_offset = be64_to_cpu(header.refcount_table_offset);
@@ -992,6 +733,11 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     if (ret < 0) {
         goto fail;
     }
+    meta_filter_init(bs);
+    ret = qcow2_zoned_open(bs, errp);
+    if (ret < 0) {
+        goto fail;
+    }
 
     /* Backing file name. */
     if (s->backing_file_offset) {
@@ -1020,9 +766,19 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     if (!bs->read_only) {
         bool update = false;
 
-        /* Unknown autoclear bits: the data they describe may go stale. */
-        if (s->autoclear_features & ~(uint64_t)QCOW2_AUTOCLEAR_MASK) {
-            s->autoclear_features &= QCOW2_AUTOCLEAR_MASK;
+        uint64_t keep = 0;
+
+        /*
+         * We do not track dirty bitmaps: flag them in use (inconsistent)
+         * so that their owner knows, and keep the bit.  Other autoclear
+         * bits describe data we may make stale: clear them.
+         */
+        if ((s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
+            (!s->has_bitmaps_ext || mark_bitmaps_in_use(bs) == 0)) {
+            keep |= QCOW2_AUTOCLEAR_BITMAPS;
+        }
+        if (s->autoclear_features & ~keep) {
+            s->autoclear_features &= keep;
             update = true;
         }
         if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
@@ -1067,6 +823,8 @@ fail:
     return ret;
 }
 
+static void qcow2_zoned_refresh_limits(BlockDriverState *bs);
+
 static void qcow2_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -1079,6 +837,7 @@ static void qcow2_refresh_limits(BlockDriverState *bs, Error **errp)
         bs->bl.min_mem_alignment = bs->file->bs->bl.min_mem_alignment;
         bs->bl.opt_mem_alignment = bs->file->bs->bl.opt_mem_alignment;
     }
+    qcow2_zoned_refresh_limits(bs);
 }
 
 static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
@@ -1092,6 +851,10 @@ static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
         ret = qcow2_cache_write(bs, s->refcount_block_cache);
     }
     qemu_co_mutex_unlock(&s->lock);
+    if (ret >= 0) {
+        /* The generic layer flushes bs->file after us. */
+        ret = qcow2_zoned_persist(bs);
+    }
     return ret;
 }
 
@@ -1102,6 +865,9 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
     if (!bs->read_only && s->l2_table_cache) {
         int ret;
 
+        if (qcow2_zoned_persist(bs) >= 0 && s->zoned) {
+            bdrv_co_flush(bs->file->bs);
+        }
         qemu_co_mutex_lock(&s->lock);
         ret = qcow2_cache_flush(bs, s->l2_table_cache);
         if (ret >= 0) {
@@ -1112,7 +878,8 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
         }
         if (ret >= 0 && s->file_grown) {
             /* Give back the space reserved ahead of allocation. */
-            int64_t end = qcow2_get_last_allocated_end(bs);
+            int64_t end = MAX(qcow2_get_last_allocated_end(bs),
+                              s->open_file_size);
 
             if (end > 0 && end < s->file_size) {
                 if (bdrv_co_truncate(bs->file, end, true, PREALLOC_MODE_OFF,
@@ -1126,272 +893,335 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
     qcow2_free_state(bs);
 }
 
-/* ---- reads ---------------------------------------------------------------------------- */
+/* ---- zoned devices -------------------------------------------------------------- */
 
-static int coroutine_fn read_backing(BlockDriverState *bs, uint64_t offset,
-                                     uint64_t bytes, QEMUIOVector *qiov,
-                                     size_t qiov_offset)
+/*
+ * Zone model (the rules of Linux null_blk, see docs/zoned.rst).  Per zone
+ * we keep 21 bytes: the accepted write pointer, the write pointer covering
+ * completed writes only (what we persist), the writes in flight and the
+ * condition.  The state changes of a request happen without yielding, so
+ * in our single-threaded coroutine model they are atomic: a write is
+ * accepted and its wp advanced before its I/O starts, and appends to one
+ * zone therefore run concurrently.  mgmt_lock serialises management
+ * operations and write-pointer persistence.
+ */
+struct Qcow2ZonedState {
+    uint64_t size;
+    uint64_t zone_size;
+    uint64_t zone_capacity;
+    int zone_bits;
+    uint32_t nr_zones;
+    uint32_t nr_conv;
+    uint32_t max_open;
+    uint32_t max_active;
+    uint32_t max_append;
+
+    uint64_t *wp;            /* accepted: where the next write must start */
+    uint64_t *done_wp;       /* all writes below it completed */
+    uint32_t *inflight;      /* accepted writes not yet completed */
+    uint8_t *cond;           /* BlockZoneState */
+
+    uint32_t nr_imp_open;
+    uint32_t nr_exp_open;
+    uint32_t nr_closed;
+    uint32_t imp_close_zone_no;  /* round-robin start of implicit close */
+
+    uint8_t *dirty;          /* per region cluster: entries to write back */
+    uint32_t region_clusters;
+    bool any_dirty;
+    CoMutex mgmt_lock;
+    CoQueue drained;         /* woken when a zone has no write in flight */
+    /* Zones a reset is freeing: writes to them wait (mgmt_lock held). */
+    uint32_t resetting_first;
+    uint32_t resetting_last;
+};
+
+static inline uint64_t zone_start(Qcow2ZonedState *zs, uint32_t z)
 {
-    int64_t blen;
-    uint64_t n = 0;
+    return (uint64_t)z << zs->zone_bits;
+}
+
+static inline uint64_t zone_len(Qcow2ZonedState *zs, uint32_t z)
+{
+    return MIN(zs->zone_size, zs->size - zone_start(zs, z));
+}
+
+static inline uint64_t zone_cap(Qcow2ZonedState *zs, uint32_t z)
+{
+    return MIN(zs->zone_capacity, zone_len(zs, z));
+}
+
+static void zone_mark_dirty(BDRVQcow2State *s, uint32_t z)
+{
+    s->zoned->dirty[((uint64_t)z * 8) >> s->cluster_bits] = 1;
+    s->zoned->any_dirty = true;
+}
+
+/* The wp a zone would have on reopen: set when nothing is in flight. */
+static void zone_settle(BDRVQcow2State *s, uint32_t z)
+{
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (zs->inflight[z] == 0 && zs->done_wp[z] != zs->wp[z]) {
+        zs->done_wp[z] = zs->wp[z];
+        zone_mark_dirty(s, z);
+    }
+}
+
+static int zone_check_active(Qcow2ZonedState *zs)
+{
+    if (!zs->max_active ||
+        zs->nr_imp_open + zs->nr_exp_open + zs->nr_closed < zs->max_active) {
+        return 0;
+    }
+    return -EOVERFLOW;
+}
+
+static int zone_close(Qcow2ZonedState *zs, uint32_t z)
+{
+    switch (zs->cond[z]) {
+    case BLK_ZS_CLOSED:
+        return 0;
+    case BLK_ZS_IOPEN:
+        zs->nr_imp_open--;
+        break;
+    case BLK_ZS_EOPEN:
+        zs->nr_exp_open--;
+        break;
+    default:
+        return -EIO;
+    }
+    if (zs->wp[z] == zone_start(zs, z)) {
+        zs->cond[z] = BLK_ZS_EMPTY;
+    } else {
+        zs->cond[z] = BLK_ZS_CLOSED;
+        zs->nr_closed++;
+    }
+    return 0;
+}
+
+/* Close one implicitly open zone, round robin from the last one closed. */
+static void zone_close_imp_open(Qcow2ZonedState *zs)
+{
+    uint32_t zno = zs->imp_close_zone_no, i;
+
+    if (zno >= zs->nr_zones || zno < zs->nr_conv) {
+        zno = zs->nr_conv;
+    }
+    for (i = zs->nr_conv; i < zs->nr_zones; i++) {
+        uint32_t z = zno;
+
+        if (++zno >= zs->nr_zones) {
+            zno = zs->nr_conv;
+        }
+        if (zs->cond[z] == BLK_ZS_IOPEN) {
+            zone_close(zs, z);
+            zs->imp_close_zone_no = zno;
+            return;
+        }
+    }
+}
+
+static int zone_check_open(Qcow2ZonedState *zs)
+{
+    if (!zs->max_open || zs->nr_imp_open + zs->nr_exp_open < zs->max_open) {
+        return 0;
+    }
+    if (zs->nr_imp_open && zone_check_active(zs) == 0) {
+        zone_close_imp_open(zs);
+        return 0;
+    }
+    return -ETOOMANYREFS;
+}
+
+/* Resources for zone @z to become open (from EMPTY or CLOSED). */
+static int zone_check_resources(Qcow2ZonedState *zs, uint32_t z)
+{
     int ret;
 
-    if (bs->backing) {
-        blen = bdrv_co_getlength(bs->backing->bs);
-        if (blen < 0) {
-            return blen;
+    switch (zs->cond[z]) {
+    case BLK_ZS_EMPTY:
+        ret = zone_check_active(zs);
+        if (ret < 0) {
+            return ret;
         }
-        if ((int64_t)offset < blen) {
-            n = MIN(bytes, (uint64_t)blen - offset);
-            ret = bdrv_co_preadv_part(bs->backing, offset, n, qiov,
-                                      qiov_offset, 0);
+        /* fall through */
+    case BLK_ZS_CLOSED:
+        return zone_check_open(zs);
+    default:
+        return -EIO;
+    }
+}
+
+/*
+ * Accept a write of [*offset, +bytes) (an append when @append: *offset is
+ * the zone start and is set to the wp used).  Returns the zone to pass to
+ * zone_write_end(), UINT32_MAX for conventional zones, or -errno.
+ */
+static int64_t zone_write_begin(BDRVQcow2State *s, int64_t *offset,
+                                uint64_t bytes, bool append)
+{
+    Qcow2ZonedState *zs = s->zoned;
+    uint32_t z = *offset >> zs->zone_bits;
+    uint64_t end;
+    int ret;
+
+    if (z >= zs->nr_zones) {
+        return -EINVAL;
+    }
+    if (z < zs->nr_conv) {
+        if (append) {
+            return -EIO;
+        }
+        /* Random writes stay inside the conventional zones. */
+        if (*offset + bytes > zone_start(zs, zs->nr_conv)) {
+            return -EINVAL;
+        }
+        return UINT32_MAX;
+    }
+    switch (zs->cond[z]) {
+    case BLK_ZS_FULL:
+    case BLK_ZS_RDONLY:
+    case BLK_ZS_OFFLINE:
+        return -EIO;
+    default:
+        break;
+    }
+    if (append) {
+        *offset = zs->wp[z];
+    } else if ((uint64_t)*offset != zs->wp[z] || (bytes & 511)) {
+        return -EINVAL;
+    }
+    end = zone_start(zs, z) + zone_cap(zs, z);
+    if (*offset + bytes > end) {
+        return -EIO;
+    }
+    if (zs->cond[z] == BLK_ZS_EMPTY || zs->cond[z] == BLK_ZS_CLOSED) {
+        ret = zone_check_resources(zs, z);
+        if (ret < 0) {
+            return ret;
+        }
+        if (zs->cond[z] == BLK_ZS_CLOSED) {
+            zs->nr_closed--;
+        }
+        zs->nr_imp_open++;
+        zs->cond[z] = BLK_ZS_IOPEN;
+    }
+    zs->wp[z] += bytes;
+    zs->inflight[z]++;
+    if (zs->wp[z] == end) {
+        if (zs->cond[z] == BLK_ZS_EOPEN) {
+            zs->nr_exp_open--;
+        } else {
+            zs->nr_imp_open--;
+        }
+        zs->cond[z] = BLK_ZS_FULL;
+    }
+    return z;
+}
+
+/*
+ * A failed write gives its range back if no later write was accepted in
+ * the zone and it did not fill the zone; otherwise the wp stays advanced
+ * and the failed range reads as whatever reached the disk.
+ */
+static void zone_write_end(BDRVQcow2State *s, int64_t z, uint64_t offset,
+                           uint64_t bytes, int ret)
+{
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (z == UINT32_MAX) {
+        return;
+    }
+    if (ret < 0 && zs->cond[z] != BLK_ZS_FULL &&
+        zs->wp[z] == offset + bytes) {
+        zs->wp[z] = offset;
+        /* Back at the start: EMPTY unless explicitly open. */
+        if (offset == zone_start(zs, z) && zs->cond[z] != BLK_ZS_EOPEN &&
+            zone_close(zs, z) == 0 && zs->cond[z] == BLK_ZS_CLOSED) {
+            zs->nr_closed--;
+            zs->cond[z] = BLK_ZS_EMPTY;
+        }
+    }
+    zs->inflight[z]--;
+    zone_settle(s, z);
+    if (zs->inflight[z] == 0 && !qemu_co_queue_empty(&zs->drained)) {
+        qemu_co_queue_restart_all(&zs->drained);
+    }
+}
+
+static int coroutine_fn zoned_write(BlockDriverState *bs, int64_t *offset,
+                                    int64_t bytes, QEMUIOVector *qiov,
+                                    size_t qiov_offset, bool append,
+                                    BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+    uint32_t zi = *offset >> zs->zone_bits;
+    int64_t z;
+    int ret;
+
+    /* Data written now must not be freed by a reset still under way. */
+    while (zi >= zs->resetting_first && zi <= zs->resetting_last) {
+        qemu_co_queue_wait(&zs->drained, NULL);
+    }
+    z = zone_write_begin(s, offset, bytes, append);
+    if (z < 0) {
+        return z;
+    }
+    if (qiov) {
+        ret = qcow2_co_pwritev_data(bs, *offset, bytes, qiov, qiov_offset, 0);
+    } else {
+        ret = qcow2_co_pwrite_zeroes_data(bs, *offset, bytes, flags);
+    }
+    zone_write_end(s, z, *offset, bytes, ret);
+    return ret;
+}
+
+int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset,
+                                      BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (!zs) {
+        return qcow2_co_preadv_data(bs, offset, bytes, qiov, qiov_offset,
+                                    flags);
+    }
+    /* Bytes at or past a write pointer read as zeroes, stale or not. */
+    while (bytes > 0) {
+        uint32_t z = offset >> zs->zone_bits;
+        uint64_t zend = zone_start(zs, z) + zs->zone_size;
+        uint64_t n, valid;
+        int ret;
+
+        if (z < zs->nr_conv) {
+            zend = zone_start(zs, zs->nr_conv);
+        }
+        n = MIN((uint64_t)bytes, zend - offset);
+        if (z < zs->nr_conv) {
+            valid = n;
+        } else {
+            valid = zs->wp[z] > (uint64_t)offset ?
+                    MIN(n, zs->wp[z] - offset) : 0;
+        }
+        if (valid) {
+            ret = qcow2_co_preadv_data(bs, offset, valid, qiov, qiov_offset,
+                                       flags);
             if (ret < 0) {
                 return ret;
             }
         }
-    }
-    if (n < bytes) {
-        qemu_iovec_memset(qiov, qiov_offset + n, 0, bytes - n);
+        if (valid < n) {
+            qemu_iovec_memset(qiov, qiov_offset + valid, 0, n - valid);
+        }
+        offset += n;
+        bytes -= n;
+        qiov_offset += n;
     }
     return 0;
-}
-
-static int coroutine_fn read_compressed(BlockDriverState *bs,
-                                        uint64_t l2_entry, uint64_t offset,
-                                        uint64_t bytes, QEMUIOVector *qiov,
-                                        size_t qiov_offset)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t coffset;
-    int csize, avail;
-    uint8_t *in, *out;
-    int ret;
-
-    qcow2_parse_compressed_l2_entry(s, l2_entry, &coffset, &csize);
-    in = g_try_malloc0(csize);
-    out = g_try_malloc(s->cluster_size);
-    if (!in || !out) {
-        ret = -ENOMEM;
-        goto out;
-    }
-    /* The sector-rounded length may reach past the end of the file. */
-    avail = csize;
-    if ((int64_t)(coffset + csize) > s->file_size) {
-        avail = s->file_size > (int64_t)coffset ? s->file_size - coffset : 0;
-    }
-    if (avail) {
-        ret = bdrv_co_pread(bs->file, coffset, avail, in, 0);
-        if (ret < 0) {
-            goto out;
-        }
-    }
-    ret = qcow2_co_decompress(bs, out, s->cluster_size, in, csize);
-    if (ret < 0) {
-        ret = -EIO;
-        goto out;
-    }
-    qemu_iovec_from_buf(qiov, qiov_offset, out + offset_into_cluster(s, offset),
-                        bytes);
-    ret = 0;
-out:
-    g_free(in);
-    g_free(out);
-    return ret;
-}
-
-/*
- * Lock-free lookup for requests whose clusters are all in one cached L2
- * table and contiguous on the host: returns the host offset for @offset,
- * or 0 if the slow path must be taken.  Reads accept any allocated data
- * cluster; writes only clusters (and an L2 table) we own exclusively.
- * Never yields, so the entries cannot change under it.
- */
-static inline uint64_t fast_lookup(BDRVQcow2State *s, uint64_t offset,
-                                   uint64_t bytes, bool write)
-{
-    uint64_t l1_index = offset >> (s->l2_bits + s->cluster_bits);
-    uint64_t check = write ? QCOW_OFLAG_COPIED | QCOW_OFLAG_COMPRESSED |
-                             QCOW_OFLAG_ZERO
-                           : QCOW_OFLAG_COMPRESSED | QCOW_OFLAG_ZERO;
-    uint64_t want = write ? QCOW_OFLAG_COPIED : 0;
-    uint64_t l1e, host, e, *l2;
-    uint64_t into = offset_into_cluster(s, offset);
-    uint64_t extra = (into + bytes - 1) >> s->cluster_bits;
-    int l2_index, k;
-
-    if (unlikely(l1_index >= s->l1_size)) {
-        return 0;
-    }
-    l1e = s->l1_table[l1_index];
-    if (!(l1e & L1E_OFFSET_MASK) || (write && !(l1e & QCOW_OFLAG_COPIED))) {
-        return 0;
-    }
-    l2_index = offset_to_l2_index(s, offset);
-    if (l2_index + extra >= (uint64_t)s->l2_size) {
-        return 0;
-    }
-    l2 = qcow2_cache_peek(s->l2_table_cache, l1e & L1E_OFFSET_MASK);
-    if (!l2) {
-        return 0;
-    }
-    e = be64_to_cpu(l2[l2_index]);
-    host = e & L2E_OFFSET_MASK;
-    if ((e & check) != want || !host || offset_into_cluster(s, host)) {
-        return 0;
-    }
-    for (k = 1; k <= (int)extra; k++) {
-        e = be64_to_cpu(l2[l2_index + k]);
-        if ((e & check) != want ||
-            (e & L2E_OFFSET_MASK) != host + ((uint64_t)k << s->cluster_bits)) {
-            return 0;
-        }
-    }
-    return host + into;
-}
-
-static int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs,
-                                             int64_t offset, int64_t bytes,
-                                             QEMUIOVector *qiov,
-                                             size_t qiov_offset,
-                                             BdrvRequestFlags flags)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret = 0;
-
-    /* Fast path: allocated, uncompressed, contiguous clusters. */
-    {
-        uint64_t host = fast_lookup(s, offset, bytes, false);
-
-        if (host) {
-            return bdrv_co_preadv_part(bs->file, host, bytes, qiov,
-                                       qiov_offset, 0);
-        }
-    }
-
-    while (bytes > 0) {
-        uint64_t cur = bytes, host;
-        QCow2ClusterType type;
-
-        qemu_co_mutex_lock(&s->lock);
-        ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
-        qemu_co_mutex_unlock(&s->lock);
-        if (ret < 0) {
-            return ret;
-        }
-        switch (type) {
-        case QCOW2_CLUSTER_UNALLOCATED:
-            ret = read_backing(bs, offset, cur, qiov, qiov_offset);
-            break;
-        case QCOW2_CLUSTER_ZERO_PLAIN:
-        case QCOW2_CLUSTER_ZERO_ALLOC:
-            qemu_iovec_memset(qiov, qiov_offset, 0, cur);
-            break;
-        case QCOW2_CLUSTER_COMPRESSED:
-            ret = read_compressed(bs, host, offset, cur, qiov, qiov_offset);
-            break;
-        case QCOW2_CLUSTER_NORMAL:
-            ret = bdrv_co_preadv_part(bs->file, host, cur, qiov, qiov_offset,
-                                      0);
-            break;
-        }
-        if (ret < 0) {
-            return ret;
-        }
-        offset += cur;
-        bytes -= cur;
-        qiov_offset += cur;
-    }
-    return 0;
-}
-
-/* ---- writes ---------------------------------------------------------------------------- */
-
-/* Fill @buf with what the guest currently reads at [offset, +bytes). */
-static int coroutine_fn cow_read(BlockDriverState *bs, uint64_t offset,
-                                 uint64_t bytes, void *buf)
-{
-    QEMUIOVector qiov;
-
-    qemu_iovec_init_buf(&qiov, buf, bytes);
-    return qcow2_co_preadv_part(bs, offset, bytes, &qiov, 0, 0);
-}
-
-/*
- * Write the data of an allocating request, with the parts of the new
- * clusters it does not cover copied from the old content, in one
- * vectored write when possible.
- */
-static int coroutine_fn write_allocated(BlockDriverState *bs, QCowL2Meta *m,
-                                        uint64_t host_offset, uint64_t bytes,
-                                        QEMUIOVector *qiov,
-                                        size_t qiov_offset)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t head = m->cow_start.bytes, tail = m->cow_end.bytes;
-    bool need_head = head && !(m->cow_start_zero && m->new_is_zero);
-    bool need_tail = tail && !(m->cow_end_zero && m->new_is_zero);
-    void *head_buf = NULL, *tail_buf = NULL;
-    QEMUIOVector local;
-    uint64_t start = host_offset, total = bytes;
-    int ret;
-
-    ret = qcow2_pre_write_overlap_check(bs, 0, m->alloc_offset,
-                                        (int64_t)m->nb_clusters <<
-                                        s->cluster_bits);
-    if (ret < 0) {
-        return ret;
-    }
-    if (!need_head && !need_tail) {
-        return bdrv_co_pwritev_part(bs->file, host_offset, bytes, qiov,
-                                    qiov_offset, 0);
-    }
-
-    if (need_head) {
-        if (m->cow_start_zero) {
-            head_buf = s->zero_cluster;
-        } else {
-            head_buf = qemu_blockalign(bs->file->bs, head);
-            ret = cow_read(bs, m->guest_offset + m->cow_start.offset, head,
-                           head_buf);
-            if (ret < 0) {
-                goto out;
-            }
-        }
-    }
-    if (need_tail) {
-        if (m->cow_end_zero) {
-            tail_buf = s->zero_cluster;
-        } else {
-            tail_buf = qemu_blockalign(bs->file->bs, tail);
-            ret = cow_read(bs, m->guest_offset + m->cow_end.offset, tail,
-                           tail_buf);
-            if (ret < 0) {
-                goto out;
-            }
-        }
-    }
-
-    qemu_iovec_init(&local, qiov->niov + 2);
-    if (need_head) {
-        qemu_iovec_add(&local, head_buf, head);
-        start -= head;
-        total += head;
-    }
-    qemu_iovec_concat(&local, qiov, qiov_offset, bytes);
-    if (need_tail) {
-        qemu_iovec_add(&local, tail_buf, tail);
-        total += tail;
-    }
-    ret = bdrv_co_pwritev(bs->file, start, total, &local, 0);
-    qemu_iovec_destroy(&local);
-out:
-    if (head_buf && head_buf != s->zero_cluster) {
-        qemu_vfree(head_buf);
-    }
-    if (tail_buf && tail_buf != s->zero_cluster) {
-        qemu_vfree(tail_buf);
-    }
-    return ret;
 }
 
 static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
@@ -1401,153 +1231,12 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                                               BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
-    int ret = 0;
 
-    if (unlikely(qcow2_is_corrupt(s))) {
-        return -EIO;
+    if (!s->zoned) {
+        return qcow2_co_pwritev_data(bs, offset, bytes, qiov, qiov_offset,
+                                     flags);
     }
-
-    /* Fast path: rewrite of clusters we own exclusively. */
-    {
-        uint64_t host = fast_lookup(s, offset, bytes, true);
-
-        if (host) {
-            /* Only the constant-time overlap checks on this path. */
-            ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_FAST_PATH_IGN,
-                                                host, bytes);
-            if (ret < 0) {
-                return ret;
-            }
-            return bdrv_co_pwritev_part(bs->file, host, bytes, qiov,
-                                        qiov_offset, 0);
-        }
-    }
-
-    while (bytes > 0) {
-        uint64_t cur = bytes, host;
-        QCowL2Meta *m = NULL;
-
-        qemu_co_mutex_lock(&s->lock);
-        ret = qcow2_alloc_host_offset(bs, offset, &cur, &host, &m);
-        qemu_co_mutex_unlock(&s->lock);
-        if (ret < 0) {
-            return ret;
-        }
-        if (!m) {
-            ret = qcow2_pre_write_overlap_check(bs, 0, host, cur);
-            if (ret >= 0) {
-                ret = bdrv_co_pwritev_part(bs->file, host, cur, qiov,
-                                           qiov_offset, 0);
-            }
-        } else {
-            ret = write_allocated(bs, m, host, cur, qiov, qiov_offset);
-            qemu_co_mutex_lock(&s->lock);
-            if (ret < 0) {
-                qcow2_alloc_cluster_abort(bs, m);
-            } else {
-                ret = qcow2_alloc_cluster_link_l2(bs, m);
-            }
-            qemu_co_mutex_unlock(&s->lock);
-        }
-        if (ret < 0) {
-            return ret;
-        }
-        offset += cur;
-        bytes -= cur;
-        qiov_offset += cur;
-    }
-    return 0;
-}
-
-static int coroutine_fn
-qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
-                                 int64_t bytes, QEMUIOVector *qiov,
-                                 size_t qiov_offset)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint8_t *buf = NULL, *out = NULL;
-    uint64_t host;
-    ssize_t out_len;
-    int ret;
-
-    if (qcow2_is_corrupt(s)) {
-        return -EIO;
-    }
-    /* Several clusters: compress each. */
-    while (bytes > s->cluster_size) {
-        ret = qcow2_co_pwritev_compressed_part(bs, offset, s->cluster_size,
-                                               qiov, qiov_offset);
-        if (ret < 0) {
-            return ret;
-        }
-        offset += s->cluster_size;
-        bytes -= s->cluster_size;
-        qiov_offset += s->cluster_size;
-    }
-    if (offset_into_cluster(s, offset) ||
-        (bytes != s->cluster_size && (uint64_t)(offset + bytes) != s->size)) {
-        return -EINVAL;
-    }
-
-    buf = g_malloc0(s->cluster_size);
-    qemu_iovec_to_buf(qiov, qiov_offset, buf, bytes);
-    out = g_malloc(s->cluster_size);
-    out_len = qcow2_co_compress(bs, out, s->cluster_size - 1, buf,
-                                s->cluster_size);
-    if (out_len == -ENOMEM) {
-        /* Does not get smaller: store it uncompressed. */
-        ret = qcow2_co_pwritev_part(bs, offset, bytes, qiov, qiov_offset, 0);
-        goto out;
-    } else if (out_len < 0) {
-        ret = -EINVAL;
-        goto out;
-    }
-
-    qemu_co_mutex_lock(&s->lock);
-    qcow2_wait_for_allocations(bs, offset, s->cluster_size);
-    ret = qcow2_alloc_compressed_cluster_offset(bs, offset, out_len, &host);
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = qcow2_pre_write_overlap_check(bs, 0, host, out_len);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = bdrv_co_pwrite(bs->file, host, out_len, out, 0);
-out:
-    g_free(buf);
-    g_free(out);
-    return ret;
-}
-
-/* Does guest [offset, +bytes) (inside one cluster) read as zeroes? */
-static int coroutine_fn is_zero_range(BlockDriverState *bs, int64_t offset,
-                                      int64_t bytes)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t cur = bytes, host;
-    QCow2ClusterType type;
-    int ret;
-
-    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
-    if (ret < 0) {
-        return ret;
-    }
-    (void)s;
-    return type == QCOW2_CLUSTER_ZERO_PLAIN ||
-           type == QCOW2_CLUSTER_ZERO_ALLOC ||
-           (type == QCOW2_CLUSTER_UNALLOCATED && !bs->backing);
-}
-
-static int coroutine_fn write_zero_bytes(BlockDriverState *bs, int64_t offset,
-                                         int64_t bytes)
-{
-    BDRVQcow2State *s = bs->opaque;
-    QEMUIOVector qiov;
-
-    qemu_iovec_init_buf(&qiov, s->zero_cluster, bytes);
-    return qcow2_co_pwritev_part(bs, offset, bytes, &qiov, 0, 0);
+    return zoned_write(bs, &offset, bytes, qiov, qiov_offset, false, 0);
 }
 
 static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
@@ -1555,90 +1244,551 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
                                                BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t end = offset + bytes;
-    int64_t astart = ROUND_UP(offset, s->cluster_size);
-    int64_t aend = start_of_cluster(s, end);
-    int ret;
 
-    if (qcow2_is_corrupt(s)) {
-        return -EIO;
+    if (!s->zoned) {
+        return qcow2_co_pwrite_zeroes_data(bs, offset, bytes, flags);
     }
-    /* The tail of the image counts as a whole cluster. */
-    if ((uint64_t)end == s->size) {
-        aend = ROUND_UP(end, s->cluster_size);
-    }
-    if (astart >= aend) {
-        /* No whole cluster inside: treat it all as unaligned. */
-        astart = aend = end;
-    }
-
-    /* Unaligned head and tail: nothing to do where already zero. */
-    {
-        int64_t pieces[2][2] = {
-            { offset, astart - offset },
-            { aend, end - aend },
-        };
-        int k;
-
-        for (k = 0; k < 2; k++) {
-            int64_t o = pieces[k][0], n = pieces[k][1];
-
-            while (n > 0) {
-                int64_t chunk = MIN(n, s->cluster_size -
-                                       offset_into_cluster(s, o));
-
-                qemu_co_mutex_lock(&s->lock);
-                ret = is_zero_range(bs, o, chunk);
-                qemu_co_mutex_unlock(&s->lock);
-                if (ret < 0) {
-                    return ret;
-                }
-                if (!ret) {
-                    if (flags & BDRV_REQ_NO_FALLBACK) {
-                        return -ENOTSUP;
-                    }
-                    ret = write_zero_bytes(bs, o, chunk);
-                    if (ret < 0) {
-                        return ret;
-                    }
-                }
-                o += chunk;
-                n -= chunk;
-            }
-        }
-    }
-    if (astart >= aend) {
-        return 0;
-    }
-
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_subcluster_zeroize(bs, astart, aend - astart, flags);
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
+    return zoned_write(bs, &offset, bytes, NULL, 0, false, flags);
 }
 
 static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
                                           int64_t offset, int64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t end = offset + bytes;
-    int64_t astart = ROUND_UP(offset, s->cluster_size);
-    int64_t aend = start_of_cluster(s, end);
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (zs) {
+        /* Sequential zones free space by reset; discard is a hint. */
+        uint64_t conv_end = zone_start(zs, zs->nr_conv);
+
+        if ((uint64_t)offset >= conv_end) {
+            return 0;
+        }
+        bytes = MIN((uint64_t)bytes, conv_end - offset);
+    }
+    return qcow2_co_pdiscard_data(bs, offset, bytes);
+}
+
+static int coroutine_fn qcow2_co_zone_append(BlockDriverState *bs,
+                                             int64_t *offset,
+                                             QEMUIOVector *qiov,
+                                             BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (!zs) {
+        return -ENOTSUP;
+    }
+    if (*offset & (zs->zone_size - 1) || (uint64_t)*offset >= zs->size ||
+        qiov->size == 0 || qiov->size % 512 || qiov->size > zs->max_append) {
+        return -EINVAL;
+    }
+    return zoned_write(bs, offset, qiov->size, qiov, 0, true, 0);
+}
+
+static int coroutine_fn qcow2_co_zone_report(BlockDriverState *bs,
+                                             int64_t offset,
+                                             unsigned int *nr_zones,
+                                             BlockZoneDescriptor *zones)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+    uint64_t z;
+    unsigned int n = 0;
+
+    if (!zs) {
+        return -ENOTSUP;
+    }
+    for (z = (uint64_t)offset >> zs->zone_bits;
+         z < zs->nr_zones && n < *nr_zones; z++, n++) {
+        BlockZoneDescriptor *d = &zones[n];
+
+        d->start = zone_start(zs, z);
+        d->length = zone_len(zs, z);
+        d->cap = z < zs->nr_conv ? d->length : zone_cap(zs, z);
+        d->wp = z < zs->nr_conv ? d->start + d->length : zs->wp[z];
+        d->type = z < zs->nr_conv ? BLK_ZT_CONV : BLK_ZT_SWR;
+        d->state = zs->cond[z];
+    }
+    *nr_zones = n;
+    return 0;
+}
+
+/* Write the dirty region clusters (the caller made the data durable). */
+static int coroutine_fn zoned_write_region(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+    uint64_t per = s->cluster_size / 8;
+    uint64_t *buf = NULL;
+    uint32_t c;
+    int ret = 0;
+
+    zs->any_dirty = false;
+    buf = qemu_blockalign(bs->file->bs, s->cluster_size);
+    for (c = 0; c < zs->region_clusters; c++) {
+        uint64_t first = c * per, i, n;
+
+        if (!zs->dirty[c]) {
+            continue;
+        }
+        zs->dirty[c] = 0;
+        n = MIN(per, (uint64_t)zs->nr_zones - first);
+        memset(buf, 0, s->cluster_size);
+        for (i = 0; i < n; i++) {
+            uint64_t z = first + i;
+
+            buf[i] = cpu_to_be64(z < zs->nr_conv ?
+                                 zone_start(zs, z) | QCOW2_ZONED_CONV_WP_FLAG :
+                                 zs->done_wp[z]);
+        }
+        ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_META,
+                                            s->zoned_ext.zonedmeta_offset +
+                                            c * s->cluster_size,
+                                            ROUND_UP(n * 8, 512));
+        if (ret >= 0) {
+            ret = bdrv_co_pwrite(bs->file, s->zoned_ext.zonedmeta_offset +
+                                 c * s->cluster_size, ROUND_UP(n * 8, 512),
+                                 buf, 0);
+        }
+        if (ret < 0) {
+            zs->dirty[c] = 1;
+            zs->any_dirty = true;
+            break;
+        }
+    }
+    qemu_vfree(buf);
+    return ret < 0 ? ret : 0;
+}
+
+/* Flush data and metadata, then write the dirty entries; mgmt_lock held. */
+static int coroutine_fn zoned_persist_locked(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
     int ret;
 
-    if (qcow2_is_corrupt(s)) {
-        return -EIO;
+    /* Nothing is written to an image marked corrupt. */
+    if (!zs || !zs->any_dirty || bs->read_only || qcow2_is_corrupt(s)) {
+        return 0;
     }
-    if ((uint64_t)end == s->size) {
-        aend = ROUND_UP(end, s->cluster_size);
-    }
-    if (astart >= aend) {
-        return 0;   /* a hint: partial clusters stay as they are */
-    }
+    /* A persisted wp must never cover data or metadata not yet durable. */
     qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_cluster_discard(bs, astart, aend - astart, false);
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    }
     qemu_co_mutex_unlock(&s->lock);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    return ret < 0 ? ret : zoned_write_region(bs);
+}
+
+int coroutine_fn qcow2_zoned_persist(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!s->zoned) {
+        return 0;
+    }
+    qemu_co_mutex_lock(&s->zoned->mgmt_lock);
+    ret = zoned_persist_locked(bs);
+    qemu_co_mutex_unlock(&s->zoned->mgmt_lock);
     return ret;
+}
+
+/* One zone management operation on sequential zone @z (null_blk rules). */
+static int zone_mgmt_one(Qcow2ZonedState *zs, BlockZoneOp op, uint32_t z)
+{
+    uint8_t c = zs->cond[z];
+    int ret;
+
+    switch (op) {
+    case BLK_ZO_OPEN:
+        if (c == BLK_ZS_EOPEN) {
+            return 0;
+        }
+        if (c == BLK_ZS_IOPEN) {
+            zs->nr_imp_open--;
+        } else if (c == BLK_ZS_EMPTY || c == BLK_ZS_CLOSED) {
+            ret = zone_check_resources(zs, z);
+            if (ret < 0) {
+                return ret;
+            }
+            if (c == BLK_ZS_CLOSED) {
+                zs->nr_closed--;
+            }
+        } else {
+            return -EIO;
+        }
+        zs->cond[z] = BLK_ZS_EOPEN;
+        zs->nr_exp_open++;
+        return 0;
+    case BLK_ZO_CLOSE:
+        return zone_close(zs, z);
+    case BLK_ZO_FINISH:
+        switch (c) {
+        case BLK_ZS_FULL:
+            return 0;
+        case BLK_ZS_EMPTY:
+        case BLK_ZS_CLOSED:
+            ret = zone_check_resources(zs, z);
+            if (ret < 0) {
+                return ret;
+            }
+            if (c == BLK_ZS_CLOSED) {
+                zs->nr_closed--;
+            }
+            break;
+        case BLK_ZS_IOPEN:
+            zs->nr_imp_open--;
+            break;
+        case BLK_ZS_EOPEN:
+            zs->nr_exp_open--;
+            break;
+        default:
+            return -EIO;
+        }
+        zs->cond[z] = BLK_ZS_FULL;
+        zs->wp[z] = zone_start(zs, z) + zone_len(zs, z);
+        return 0;
+    case BLK_ZO_RESET:
+        switch (c) {
+        case BLK_ZS_EMPTY:
+            return 0;
+        case BLK_ZS_IOPEN:
+            zs->nr_imp_open--;
+            break;
+        case BLK_ZS_EOPEN:
+            zs->nr_exp_open--;
+            break;
+        case BLK_ZS_CLOSED:
+            zs->nr_closed--;
+            break;
+        case BLK_ZS_FULL:
+            break;
+        default:
+            return -EIO;
+        }
+        zs->cond[z] = BLK_ZS_EMPTY;
+        zs->wp[z] = zone_start(zs, z);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/*
+ * Free the clusters wholly inside [start, end) (full discard, so the image
+ * stays bounded under write/reset cycles); with @zero_partial also make
+ * the rest read as zeroes, for a finish that exposes [start, end).
+ */
+static int coroutine_fn zone_drop_data(BlockDriverState *bs, uint64_t start,
+                                       uint64_t end, bool zero_partial)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t astart = ROUND_UP(start, s->cluster_size);
+    uint64_t aend = end == s->size ? ROUND_UP(end, s->cluster_size)
+                                   : start_of_cluster(s, end);
+    int ret = 0;
+
+    if (zero_partial) {
+        return start < end ?
+               qcow2_co_pwrite_zeroes_data(bs, start, end - start,
+                                           BDRV_REQ_MAY_UNMAP) : 0;
+    }
+    if (astart < aend) {
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_cluster_discard(bs, astart, aend - astart, true);
+        qemu_co_mutex_unlock(&s->lock);
+    }
+    return ret;
+}
+
+static int coroutine_fn qcow2_co_zone_mgmt(BlockDriverState *bs,
+                                           BlockZoneOp op, int64_t offset,
+                                           int64_t len)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+    uint64_t end = offset + len;
+    uint32_t first, last, z;
+    bool all;
+    int ret = 0;
+
+    if (!zs) {
+        return -ENOTSUP;
+    }
+    if (offset < 0 || len <= 0 || (offset & (zs->zone_size - 1)) ||
+        end > zs->size || ((len & (zs->zone_size - 1)) && end != zs->size)) {
+        return -EINVAL;
+    }
+    first = offset >> zs->zone_bits;
+    last = (end - 1) >> zs->zone_bits;
+    all = op == BLK_ZO_RESET && offset == 0 && end == zs->size;
+    if (first < zs->nr_conv) {
+        if (!all) {
+            return -EIO;
+        }
+        first = zs->nr_conv;
+    }
+
+    qemu_co_mutex_lock(&zs->mgmt_lock);
+    if (op == BLK_ZO_RESET) {
+        zs->resetting_first = first;
+        zs->resetting_last = last;
+    }
+    for (z = first; z <= last; z++) {
+        uint64_t old_wp = zs->wp[z];
+
+        ret = zone_mgmt_one(zs, op, z);
+        if (ret < 0) {
+            break;
+        }
+        if (zs->wp[z] == old_wp) {
+            continue;
+        }
+        /* In-flight writes settle the persisted wp when they end. */
+        zone_settle(s, z);
+        if (op == BLK_ZO_FINISH) {
+            /* Stale clusters past the old wp must not become visible. */
+            ret = zone_drop_data(bs, old_wp, zs->wp[z], true);
+        }
+        if (ret < 0) {
+            break;
+        }
+    }
+    /* Management operations are durable when they complete. */
+    if (ret >= 0) {
+        ret = zoned_persist_locked(bs);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret >= 0 && op == BLK_ZO_RESET) {
+        /* Only after the reset wp is durable: data stays until then. */
+        for (z = first; z <= last && ret >= 0; z++) {
+            /* Writes accepted before the reset must land before it. */
+            while (zs->inflight[z]) {
+                qemu_co_queue_wait(&zs->drained, NULL);
+            }
+            ret = zone_drop_data(bs, zone_start(zs, z),
+                                 zone_start(zs, z) + zone_len(zs, z), false);
+        }
+    }
+    zs->resetting_first = UINT32_MAX;
+    zs->resetting_last = 0;
+    qemu_co_queue_restart_all(&zs->drained);
+    qemu_co_mutex_unlock(&zs->mgmt_lock);
+    return ret;
+}
+
+/* Conditions are derived: EMPTY at start, FULL at capacity, else CLOSED. */
+int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZonedHeaderExt *ext = &s->zoned_ext;
+    Qcow2ZonedState *zs;
+    uint64_t region;
+    uint32_t z;
+    int ol, saved_ol, ret;
+
+    if (!s->has_zoned_ext) {
+        return 0;
+    }
+    /* Whatever overlap-check says: a bad region is refused at open. */
+    saved_ol = s->overlap_check;
+    s->overlap_check = QCOW2_OL_CACHED;
+    ol = qcow2_check_metadata_overlap(bs, QCOW2_OL_ZONED_META,
+                                      ext->zonedmeta_offset,
+                                      ext->zonedmeta_size);
+    s->overlap_check = saved_ol;
+    if (ol) {
+        error_setg(errp, "Invalid zoned extension: zonedmeta_offset 0x%"
+                   PRIx64 ": the write-pointer region overlaps other "
+                   "metadata", ext->zonedmeta_offset);
+        return -EINVAL;
+    }
+    zs = g_new0(Qcow2ZonedState, 1);
+    zs->size = s->size;
+    zs->zone_size = ext->zone_size;
+    zs->zone_capacity = ext->zone_capacity;
+    zs->zone_bits = ctz64(ext->zone_size);
+    zs->nr_zones = ext->nr_zones;
+    zs->nr_conv = ext->conventional_zones;
+    zs->max_open = ext->max_open_zones;
+    zs->max_active = ext->max_active_zones;
+    zs->max_append = ext->max_append_bytes;
+    qemu_co_mutex_init(&zs->mgmt_lock);
+    qemu_co_queue_init(&zs->drained);
+    zs->resetting_first = UINT32_MAX;
+    region = ROUND_UP(ext->zonedmeta_size, 512);
+    zs->region_clusters = DIV_ROUND_UP(ext->zonedmeta_size, s->cluster_size);
+    zs->wp = g_try_malloc(region);
+    zs->done_wp = g_try_new(uint64_t, zs->nr_zones);
+    zs->inflight = g_try_new0(uint32_t, zs->nr_zones);
+    zs->cond = g_try_malloc(zs->nr_zones);
+    zs->dirty = g_try_malloc0(zs->region_clusters);
+    s->zoned = zs;
+    if (!zs->wp || !zs->done_wp || !zs->inflight || !zs->cond ||
+        !zs->dirty) {
+        error_setg(errp, "Could not allocate the zone state");
+        return -ENOMEM;
+    }
+    /* One read of the whole region, one pass over it. */
+    ret = bdrv_co_pread(bs->file, ext->zonedmeta_offset,
+                        MIN(region, (uint64_t)s->file_size -
+                            ext->zonedmeta_offset), zs->wp, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read the write pointers");
+        return ret;
+    }
+    for (z = 0; z < zs->nr_zones; z++) {
+        uint64_t start = zone_start(zs, z), wp = be64_to_cpu(zs->wp[z]);
+        uint64_t cap_end = start + zone_cap(zs, z);
+        uint64_t len_end = start + zone_len(zs, z);
+
+        if (z < zs->nr_conv) {
+            /* The header is authoritative; check reports mismatches. */
+            zs->wp[z] = zs->done_wp[z] = len_end;
+            zs->cond[z] = BLK_ZS_NOT_WP;
+            continue;
+        }
+        if (wp < start || (wp > cap_end && wp != len_end)) {
+            if (!(bs->open_flags & BDRV_O_CHECK)) {
+                error_setg(errp, "Invalid zoned metadata: write pointer 0x%"
+                           PRIx64 " of zone %u lies outside the zone "
+                           "[0x%" PRIx64 ", 0x%" PRIx64 "]", wp, z, start,
+                           len_end);
+                return -EINVAL;
+            }
+            /*
+             * Opened for check: keep going with the zone finished in
+             * memory; only a repair writes it back.
+             */
+            wp = len_end;
+        }
+        zs->wp[z] = zs->done_wp[z] = wp;
+        if (wp == start) {
+            zs->cond[z] = BLK_ZS_EMPTY;
+        } else if (wp >= cap_end) {
+            zs->cond[z] = BLK_ZS_FULL;
+        } else {
+            zs->cond[z] = BLK_ZS_CLOSED;
+            zs->nr_closed++;
+        }
+    }
+    qcow2_meta_filter_add(s, ext->zonedmeta_offset, ext->zonedmeta_size);
+    return 0;
+}
+
+void qcow2_zoned_close(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (zs) {
+        g_free(zs->wp);
+        g_free(zs->done_wp);
+        g_free(zs->inflight);
+        g_free(zs->cond);
+        g_free(zs->dirty);
+        g_free(zs);
+        s->zoned = NULL;
+    }
+}
+
+int coroutine_fn qcow2_zoned_check(BlockDriverState *bs,
+                                   BdrvCheckResult *res, BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+    bool repair = (fix & BDRV_FIX_ERRORS) && !bs->read_only;
+    const char *what = repair ? "Repairing" : "ERROR";
+    uint64_t *raw;
+    uint32_t z, bad = 0;
+    int ret;
+
+    if (!zs) {
+        return 0;
+    }
+    /* Compare the region on disk with what open made of it. */
+    raw = g_try_malloc(ROUND_UP(s->zoned_ext.zonedmeta_size, 512));
+    if (!raw) {
+        return -ENOMEM;
+    }
+    ret = bdrv_co_pread(bs->file, s->zoned_ext.zonedmeta_offset,
+                        s->zoned_ext.zonedmeta_size, raw, 0);
+    if (ret < 0) {
+        g_free(raw);
+        res->check_errors++;
+        return ret;
+    }
+    for (z = 0; z < zs->nr_zones; z++) {
+        uint64_t e = be64_to_cpu(raw[z]), start = zone_start(zs, z);
+
+        if (z < zs->nr_conv) {
+            if (e != (start | QCOW2_ZONED_CONV_WP_FLAG)) {
+                fprintf(stderr, "%s zone %u: conventional entry 0x%" PRIx64
+                        " -> 0x%" PRIx64 "\n", what, z, e,
+                        start | QCOW2_ZONED_CONV_WP_FLAG);
+                bad++;
+            }
+        } else if (e != zs->done_wp[z]) {
+            /* Open replaced a write pointer outside its zone. */
+            fprintf(stderr, "%s zone %u: write pointer 0x%" PRIx64 " outside "
+                    "[0x%" PRIx64 ", 0x%" PRIx64 "] -> 0x%" PRIx64 "\n",
+                    what, z, e, start, start + zone_len(zs, z),
+                    zs->done_wp[z]);
+            bad++;
+        }
+    }
+    g_free(raw);
+    if (!bad) {
+        return 0;
+    }
+    if (!repair) {
+        res->corruptions += bad;
+        return 0;
+    }
+    /* Rewrite the whole region from the repaired in-memory state. */
+    memset(zs->dirty, 1, zs->region_clusters);
+    zs->any_dirty = true;
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret >= 0) {
+        ret = zoned_write_region(bs);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        res->check_errors++;
+        res->corruptions += bad;
+        return ret;
+    }
+    res->corruptions_fixed += bad;
+    return 0;
+}
+
+static void qcow2_zoned_refresh_limits(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
+
+    if (!zs) {
+        return;
+    }
+    bs->bl.zoned = BLK_Z_HM;
+    bs->bl.zone_size = zs->zone_size;
+    bs->bl.zone_capacity = zs->zone_capacity;
+    bs->bl.nr_zones = zs->nr_zones;
+    bs->bl.nr_conv_zones = zs->nr_conv;
+    bs->bl.max_open_zones = zs->max_open;
+    bs->bl.max_active_zones = zs->max_active;
+    bs->bl.max_append_sectors = zs->max_append / BDRV_SECTOR_SIZE;
+    bs->bl.write_granularity = BDRV_SECTOR_SIZE;
 }
 
 /* ---- status, info ------------------------------------------------------------------------ */
@@ -1650,10 +1800,22 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               BlockDriverState **file)
 {
     BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedState *zs = s->zoned;
     uint64_t cur = bytes, host;
     QCow2ClusterType type;
     int ret;
 
+    if (zs && offset >> zs->zone_bits >= zs->nr_conv) {
+        /* At and past the write pointer: zeroes, whatever is stored. */
+        uint32_t z = offset >> zs->zone_bits;
+
+        if ((uint64_t)offset >= zs->wp[z]) {
+            *pnum = MIN((uint64_t)bytes,
+                        zone_start(zs, z) + zone_len(zs, z) - offset);
+            return BDRV_BLOCK_ZERO;
+        }
+        cur = MIN(cur, zs->wp[z] - offset);
+    }
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
     qemu_co_mutex_unlock(&s->lock);
@@ -1685,85 +1847,6 @@ static int64_t coroutine_fn qcow2_co_getlength(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
 
     return s->size;
-}
-
-static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
-                                          int64_t offset, bool exact,
-                                          PreallocMode prealloc,
-                                          BdrvRequestFlags flags,
-                                          Error **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t old_size = s->size;
-    uint64_t val;
-    int ret;
-
-    if (prealloc != PREALLOC_MODE_OFF) {
-        error_setg(errp, "Unsupported preallocation mode '%s'",
-                   PreallocMode_str[prealloc]);
-        return -ENOTSUP;
-    }
-    if (offset & 511) {
-        error_setg(errp, "The new size must be a multiple of 512");
-        return -EINVAL;
-    }
-    if (s->nb_snapshots && (uint64_t)offset < old_size) {
-        error_setg(errp, "Can't resize an image which has snapshots");
-        return -ENOTSUP;
-    }
-    qemu_co_mutex_lock(&s->lock);
-    if ((uint64_t)offset < old_size) {
-        int64_t astart = ROUND_UP(offset, s->cluster_size);
-
-        /* Drop everything beyond the new end (full discard). */
-        if ((uint64_t)astart < old_size) {
-            ret = qcow2_cluster_discard(bs, astart,
-                                        ROUND_UP(old_size, s->cluster_size) -
-                                        astart, true);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Failed to discard cropped "
-                                 "clusters");
-                goto out;
-            }
-        }
-    } else {
-        ret = qcow2_grow_l1_table(bs, size_to_l1(s, offset), true);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to grow the L1 table");
-            goto out;
-        }
-    }
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to flush metadata");
-        goto out;
-    }
-    val = cpu_to_be64(offset);
-    ret = bdrv_co_pwrite_sync(bs->file, offsetof(QCowHeader, size),
-                              sizeof(val), &val, 0);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to update the image size");
-        goto out;
-    }
-    s->size = offset;
-    s->l1_vm_state_index = size_to_l1(s, offset);
-out:
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret >= 0 && (uint64_t)offset < old_size &&
-        offset_into_cluster(s, offset)) {
-        /* The kept part of the last cluster must read as zero if regrown. */
-        int64_t n = MIN((uint64_t)(ROUND_UP(offset, s->cluster_size) -
-                                   offset), old_size - offset);
-        uint64_t saved = s->size;
-
-        s->size = old_size;
-        ret = qcow2_co_pwrite_zeroes(bs, offset, n, 0);
-        s->size = saved;
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to zero the tail");
-        }
-    }
-    return ret < 0 ? ret : 0;
 }
 
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
@@ -1801,45 +1884,6 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
     return top;
 }
 
-static int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
-                                                     const char *backing_file,
-                                                     const char *backing_fmt)
-{
-    BDRVQcow2State *s = bs->opaque;
-    char *old_file = s->image_backing_file;
-    char *old_fmt = s->image_backing_format;
-    int ret;
-
-    if (backing_file && strlen(backing_file) > 1023) {
-        return -EINVAL;
-    }
-    if (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format)) {
-        return -EINVAL;
-    }
-    s->image_backing_file = backing_file && backing_file[0]
-                            ? g_strdup(backing_file) : NULL;
-    s->image_backing_format = backing_fmt && backing_fmt[0] &&
-                              s->image_backing_file
-                              ? g_strdup(backing_fmt) : NULL;
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_update_header(bs);
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret < 0) {
-        g_free(s->image_backing_file);
-        g_free(s->image_backing_format);
-        s->image_backing_file = old_file;
-        s->image_backing_format = old_fmt;
-        return ret;
-    }
-    g_free(old_file);
-    g_free(old_fmt);
-    pstrcpy(bs->backing_file, sizeof(bs->backing_file),
-            s->image_backing_file ? s->image_backing_file : "");
-    pstrcpy(bs->backing_format, sizeof(bs->backing_format),
-            s->image_backing_format ? s->image_backing_format : "");
-    return 0;
-}
-
 BlockDriver bdrv_qcow2 = {
     .format_name                = "qcow2",
     .instance_size              = sizeof(BDRVQcow2State),
@@ -1860,6 +1904,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_truncate           = qcow2_co_truncate,
     .bdrv_co_create_opts        = qcow2_co_create_opts,
     .create_opts                = &qcow2_create_opts,
+    .bdrv_create_opts_defaults  = qcow2_zoned_create_opts_defaults,
     .bdrv_co_amend              = qcow2_co_amend,
     .amend_opts                 = &qcow2_amend_opts,
     .bdrv_measure               = qcow2_measure,
@@ -1867,4 +1912,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_get_specific_info     = qcow2_get_specific_info,
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
+    .bdrv_co_zone_report        = qcow2_co_zone_report,
+    .bdrv_co_zone_mgmt          = qcow2_co_zone_mgmt,
+    .bdrv_co_zone_append        = qcow2_co_zone_append,
 };

@@ -53,6 +53,13 @@
 #define QCOW2_EXT_MAGIC_CRYPTO_HEADER   0x0537be77
 #define QCOW2_EXT_MAGIC_BITMAPS         0x23852875
 #define QCOW2_EXT_MAGIC_DATA_FILE       0x44415441
+#define QCOW2_EXT_MAGIC_ZONED           0x007a6264
+
+/* Zoned extension: bytes we read and write (longer ones are accepted). */
+#define QCOW2_ZONED_EXT_LEN             56
+/* Write-pointer entry of a conventional zone: zone start | this bit. */
+#define QCOW2_ZONED_CONV_WP_FLAG        (UINT64_C(1) << 59)
+#define QCOW2_ZONED_HOST_MANAGED        1
 
 /* Incompatible feature bits. */
 enum {
@@ -73,7 +80,8 @@ enum {
     /* What this driver implements. */
     QCOW2_INCOMPAT_MASK        = QCOW2_INCOMPAT_DIRTY
                                | QCOW2_INCOMPAT_CORRUPT
-                               | QCOW2_INCOMPAT_COMPRESSION,
+                               | QCOW2_INCOMPAT_COMPRESSION
+                               | QCOW2_INCOMPAT_ZONED,
 };
 
 /* Compatible feature bits. */
@@ -90,13 +98,11 @@ enum {
     QCOW2_AUTOCLEAR_BITMAPS       = 1 << QCOW2_AUTOCLEAR_BITMAPS_BITNR,
     QCOW2_AUTOCLEAR_DATA_FILE_RAW = 1 << QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
     /*
-     * Bits we preserve on a read-write open.  We keep the bitmap
-     * directory untouched (never write the image's data in a way that
-     * would need bitmap updates is not something we track), so the
-     * bitmaps bit is cleared like any other unknown bit: consumers then
-     * know the bitmaps may be stale.
+     * Bits we understand.  Bitmaps are not tracked: a read-write open
+     * flags them in use (inconsistent) and keeps the bit; every other
+     * autoclear bit is cleared.
      */
-    QCOW2_AUTOCLEAR_MASK          = 0,
+    QCOW2_AUTOCLEAR_MASK          = QCOW2_AUTOCLEAR_BITMAPS,
 };
 
 enum {
@@ -216,6 +222,7 @@ typedef enum QCow2MetadataOverlap {
     QCOW2_OL_INACTIVE_L1     = 1 << 6,
     QCOW2_OL_INACTIVE_L2     = 1 << 7,
     QCOW2_OL_BITMAP_DIRECTORY = 1 << 8,
+    QCOW2_OL_ZONED_META      = 1 << 9,   /* write-pointer region */
 
     /* Everything cheap to check (no table walks beyond memory). */
     QCOW2_OL_CACHED          = QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1
@@ -223,15 +230,29 @@ typedef enum QCow2MetadataOverlap {
                              | QCOW2_OL_REFCOUNT_BLOCK
                              | QCOW2_OL_SNAPSHOT_TABLE
                              | QCOW2_OL_INACTIVE_L1
-                             | QCOW2_OL_BITMAP_DIRECTORY,
+                             | QCOW2_OL_BITMAP_DIRECTORY
+                             | QCOW2_OL_ZONED_META,
     QCOW2_OL_ALL             = QCOW2_OL_CACHED | QCOW2_OL_INACTIVE_L2,
-    /* Classes skipped on the in-place rewrite fast path (table walks). */
-    QCOW2_OL_FAST_PATH_IGN   = QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_BLOCK
-                             | QCOW2_OL_INACTIVE_L1 | QCOW2_OL_INACTIVE_L2
-                             | QCOW2_OL_BITMAP_DIRECTORY,
 } QCow2MetadataOverlap;
 
 typedef struct Qcow2Cache Qcow2Cache;
+
+/* The zoned extension, in host byte order (layout: docs/interop/qcow2.txt). */
+typedef struct Qcow2ZonedHeaderExt {
+    uint8_t zoned;
+    uint64_t zone_size;
+    uint64_t zone_capacity;
+    uint32_t conventional_zones;
+    uint32_t nr_zones;
+    uint32_t max_active_zones;
+    uint32_t max_open_zones;
+    uint32_t max_append_bytes;
+    uint64_t zonedmeta_size;
+    uint64_t zonedmeta_offset;
+} Qcow2ZonedHeaderExt;
+
+/* Zoned runtime state (qcow2.c); NULL for ordinary images. */
+typedef struct Qcow2ZonedState Qcow2ZonedState;
 
 /* A range of bytes inside a newly allocated cluster run to copy. */
 typedef struct Qcow2COWRegion {
@@ -295,6 +316,9 @@ typedef struct BDRVQcow2State {
     int nb_features;
     bool has_bitmaps_ext;
     Qcow2BitmapHeaderExt bitmaps_ext;    /* in disk order */
+    bool has_zoned_ext;
+    Qcow2ZonedHeaderExt zoned_ext;
+    Qcow2ZonedState *zoned;
 
     /* L1 table of the active image (host byte order). */
     uint64_t *l1_table;
@@ -343,6 +367,7 @@ typedef struct BDRVQcow2State {
 
     /* Host file growth: see qcow2_grow_file(). */
     int64_t file_size;               /* current length of bs->file */
+    int64_t open_file_size;          /* its length at open (never trimmed) */
     int64_t zero_start;              /* at and above: never written by us */
     int64_t alloc_end;               /* end of the highest allocation */
     bool file_grown;                 /* we extended the file ahead */
@@ -350,6 +375,15 @@ typedef struct BDRVQcow2State {
 
     /* Bounce buffer of cluster_size zeroes for COW (aligned). */
     void *zero_cluster;
+
+    /*
+     * Filter of host clusters that may hold metadata, indexed by cluster
+     * number modulo its size.  Bits are only ever set, so a clear bit
+     * proves a cluster is data: the rewrite fast path then skips the
+     * table walks of the overlap check.
+     */
+#define QCOW2_META_FILTER_BITS 65536
+    uint64_t meta_filter[QCOW2_META_FILTER_BITS / 64];
 } BDRVQcow2State;
 
 /* ---- inline helpers ----------------------------------------------------- */
@@ -411,6 +445,43 @@ static inline QCow2ClusterType qcow2_get_cluster_type(BlockDriverState *bs,
                                         : QCOW2_CLUSTER_UNALLOCATED;
 }
 
+/* Note that host clusters [offset, offset+size) hold metadata. */
+static inline void qcow2_meta_filter_add(BDRVQcow2State *s, uint64_t offset,
+                                         uint64_t size)
+{
+    uint64_t c, last;
+
+    if (!size) {
+        return;
+    }
+    last = (offset + size - 1) >> s->cluster_bits;
+    for (c = offset >> s->cluster_bits; c <= last; c++) {
+        uint64_t b = c & (QCOW2_META_FILTER_BITS - 1);
+
+        s->meta_filter[b / 64] |= UINT64_C(1) << (b % 64);
+        if (last - c >= QCOW2_META_FILTER_BITS) {
+            c = last - QCOW2_META_FILTER_BITS;   /* wrapped: all set */
+        }
+    }
+}
+
+/* May [offset, offset+size) touch a metadata cluster? */
+static inline bool qcow2_meta_filter_hit(BDRVQcow2State *s, uint64_t offset,
+                                         uint64_t size)
+{
+    uint64_t c = offset >> s->cluster_bits;
+    uint64_t last = (offset + size - 1) >> s->cluster_bits;
+
+    for (; c <= last; c++) {
+        uint64_t b = c & (QCOW2_META_FILTER_BITS - 1);
+
+        if (s->meta_filter[b / 64] & (UINT64_C(1) << (b % 64))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Refcounts are exact unless lazy refcounts are in use. */
 static inline bool qcow2_need_accurate_refcounts(BDRVQcow2State *s)
 {
@@ -437,6 +508,20 @@ static inline void qcow2_parse_compressed_l2_entry(BDRVQcow2State *s,
 }
 
 /* ---- qcow2.c functions -------------------------------------------------- */
+
+/* Zoned devices: state machine, requests, write-pointer persistence. */
+/* Load and validate the write pointers; fills bs->bl (open path). */
+int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp);
+void qcow2_zoned_close(BlockDriverState *bs);
+/* Write dirty write pointers after making data and metadata durable. */
+int coroutine_fn qcow2_zoned_persist(BlockDriverState *bs);
+/*
+ * Check (and with BDRV_FIX_ERRORS repair) the zoned extension and every
+ * write pointer; for qcow2_co_check, called with s->lock held and the
+ * metadata caches written.  Prints what it finds on stderr.
+ */
+int coroutine_fn qcow2_zoned_check(BlockDriverState *bs,
+                                   BdrvCheckResult *res, BdrvCheckMode fix);
 
 /* Write the header (and all extensions) back to the image. */
 int coroutine_fn qcow2_update_header(BlockDriverState *bs);
@@ -511,6 +596,78 @@ int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
 int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
                                                     uint32_t first,
                                                     uint32_t n);
+
+/* Zone-aware read (reads past a write pointer return zeroes). */
+int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset,
+                                      BdrvRequestFlags flags);
+
+/* ---- qcow2-io.c functions: the data path, without zone rules ----------- */
+
+int coroutine_fn qcow2_co_preadv_data(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset,
+                                      BdrvRequestFlags flags);
+int coroutine_fn qcow2_co_pwritev_data(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, QEMUIOVector *qiov,
+                                       size_t qiov_offset,
+                                       BdrvRequestFlags flags);
+int coroutine_fn
+qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, QEMUIOVector *qiov,
+                                 size_t qiov_offset);
+int coroutine_fn qcow2_co_pwrite_zeroes_data(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             BdrvRequestFlags flags);
+int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
+                                        int64_t bytes);
+/* Resize (grow or shrink); refused for zoned images. */
+int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
+                                   bool exact, PreallocMode prealloc,
+                                   BdrvRequestFlags flags, Error **errp);
+
+/* ---- qcow2-header.c functions ------------------------------------------- */
+
+void qcow2_report_unsupported_feature(BDRVQcow2State *s, Error **errp,
+                                      uint64_t mask);
+void qcow2_free_unknown_exts(BDRVQcow2State *s);
+/* Parse the extensions in [start, end) of the first cluster @buf. */
+int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *buf,
+                          uint64_t start, uint64_t end, Error **errp);
+/*
+ * Check the zoned extension against the image (virtual size, file size,
+ * bit present); the message names the offending field.
+ */
+int qcow2_zoned_validate_ext(BlockDriverState *bs, Error **errp);
+int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
+                                              const char *backing_file,
+                                              const char *backing_fmt);
+
+/* Zoned creation parameters (zone.* options). */
+typedef struct Qcow2ZonedCreateParams {
+    bool zoned;
+    uint64_t zone_size;
+    uint64_t zone_capacity;
+    uint32_t conventional_zones;
+    uint32_t max_open_zones;
+    uint32_t max_active_zones;
+    uint32_t max_append_bytes;
+} Qcow2ZonedCreateParams;
+
+/*
+ * Parse and validate the zone.* create options for an image of @size
+ * bytes; p->zoned stays false without zone.mode.  Also rejects options
+ * a zoned image cannot have (backing file, compat=0.10, ...).
+ */
+int qcow2_zoned_parse_create_opts(QemuOpts *opts, Qcow2ZonedCreateParams *p,
+                                  Error **errp);
+/* With zone.mode, give the other zone.* options their defaults. */
+void qcow2_zoned_create_opts_defaults(QemuOpts *opts);
+/* Turn the freshly created image @filename into a zoned one. */
+int coroutine_fn qcow2_zoned_format(const char *filename,
+                                    const Qcow2ZonedCreateParams *p,
+                                    Error **errp);
 
 /* ---- qcow2-cluster.c functions ------------------------------------------ */
 

@@ -224,6 +224,11 @@ struct BlockDriver {
                                             const char *filename,
                                             QemuOpts *opts, Error **errp);
     const QemuOptsList *create_opts;
+    /*
+     * Optional: set the defaults of options that only apply with others
+     * (e.g. zone.* with zone.mode), so that "Formatting" lists them.
+     */
+    void (*bdrv_create_opts_defaults)(QemuOpts *opts);
     /* Change creation options of an open (read-write) image. */
     int coroutine_fn (*bdrv_co_amend)(BlockDriverState *bs, QemuOpts *opts,
                                       bool force, Error **errp);

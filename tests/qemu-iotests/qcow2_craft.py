@@ -12,6 +12,7 @@
 #   poke OFFSET FMT VALUE...    struct.pack(">" + FMT, VALUES) at OFFSET
 #   peek OFFSET FMT             print struct.unpack(">" + FMT) at OFFSET
 #   poke-str OFFSET STRING      write STRING's bytes (no NUL) at OFFSET
+#   fill OFFSET LEN BYTE        write LEN copies of BYTE at OFFSET
 #   l1 INDEX [VALUE]            print or set a raw L1 entry
 #   l2 GUEST_OFFSET [VALUE]     print or set the raw L2 entry mapping
 #                               GUEST_OFFSET (its L2 table must exist)
@@ -19,8 +20,15 @@
 #   data-offset GUEST_OFFSET    host offset of a normal cluster's data
 #   refcount HOST_OFFSET [VALUE]  print or set the refcount of the cluster
 #                               holding HOST_OFFSET (its block must exist)
+#   describe GUEST_OFFSET       print how the L2 entry maps GUEST_OFFSET:
+#                               "normal HOST", "compressed HOST SECTORS",
+#                               "zero", "unallocated"
 #   compressed GUEST_OFFSET HOST_OFFSET NB_SECTORS
 #                               make the L2 entry a compressed descriptor
+#   snapshot OFFSET L1_OFFSET L1_SIZE EXTRA_SIZE ID NAME
+#                               write a one-entry snapshot table at OFFSET
+#                               (EXTRA_SIZE bytes of zeros as extra data)
+#                               and point the header at it
 #   ext                         list header extensions: TYPE LENGTH OFFSET
 #   ext-clear                   remove every header extension
 #   ext-add TYPE HEXDATA [LENGTH]
@@ -30,7 +38,8 @@
 #                               starts (after header_length)
 #   feature-name TYPE BIT NAME  add an entry to the feature name table
 #                               (creating the table extension if needed)
-# Numbers may be decimal or 0x-prefixed hex; values print as hex.
+# Numbers may be decimal or 0x-prefixed hex, with an optional k, M or G
+# suffix; values print as hex.
 
 import struct
 import sys
@@ -67,7 +76,11 @@ COPIED_BIT = 1 << 63
 
 
 def num(s):
-    return int(s, 0)
+    """Decimal or 0x hex, with an optional k/M/G (binary) suffix."""
+    mult = {"k": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(s[-1:], 1)
+    if mult != 1:
+        s = s[:-1]
+    return int(s, 0) * mult
 
 
 class Image:
@@ -91,6 +104,9 @@ class Image:
         return struct.unpack(fmt, self.read(off, struct.calcsize(fmt)))
 
     def put(self, off, fmt, *vals):
+        # Shell arithmetic hands over bit 63 as a negative number.
+        vals = [v & ((1 << 64) - 1) if isinstance(v, int) and v < 0 else v
+                for v in vals]
         self.write(off, struct.pack(">" + fmt, *vals))
 
     def field(self, name):
@@ -243,6 +259,8 @@ def main(argv):
         cmd_header(img, args)
     elif cmd == "poke":
         img.put(num(args[0]), args[1], *[num(v) for v in args[2:]])
+    elif cmd == "fill":
+        img.write(num(args[0]), bytes([num(args[2])]) * num(args[1]))
     elif cmd == "poke-str":
         img.write(num(args[0]), args[1].encode())
     elif cmd == "peek":
@@ -271,12 +289,37 @@ def main(argv):
             img.refcount(num(args[0]), num(args[1]))
         else:
             print("%#x" % img.refcount(num(args[0])))
+    elif cmd == "describe":
+        entry = img.get(img.l2_entry_offset(num(args[0])), "Q")[0]
+        if entry & COMPRESSED_BIT:
+            shift = 62 - (img.cluster_bits - 8)
+            host = entry & ((1 << shift) - 1)
+            sectors = ((entry & ~COMPRESSED_BIT & ~COPIED_BIT) >> shift) + 1
+            print("compressed %#x %d" % (host, sectors))
+        elif entry & OFFSET_MASK:
+            print("normal %#x" % (entry & OFFSET_MASK))
+        elif entry & 1:
+            print("zero")
+        else:
+            print("unallocated")
     elif cmd == "compressed":
         guest, host, sectors = (num(a) for a in args[:3])
         # Host offset in the low bits, (sectors - 1) above them.
         shift = 62 - (img.cluster_bits - 8)
         entry = COMPRESSED_BIT | ((sectors - 1) << shift) | host
         img.put(img.l2_entry_offset(guest), "Q", entry)
+    elif cmd == "snapshot":
+        off, l1off, l1size, extra = (num(a) for a in args[:4])
+        sid, name = args[4].encode(), args[5].encode()
+        entry = struct.pack(">QIHHIIQII", l1off, l1size, len(sid), len(name),
+                            0, 0, 0, 0, extra)
+        entry += b"\0" * extra + sid + name
+        entry += b"\0" * ((-len(entry)) % 8)
+        img.write(off, entry)
+        off_nb, fmt_nb = FIELD["nb_snapshots"]
+        img.put(off_nb, fmt_nb, 1)
+        off_so, fmt_so = FIELD["snapshots_offset"]
+        img.put(off_so, fmt_so, off)
     elif cmd == "ext":
         for t, n, o in img.extensions():
             print("%#010x %d %#x" % (t, n, o))

@@ -18,6 +18,7 @@ typedef struct TestMemState {
     uint32_t align;
     uint32_t max_transfer;
     uint32_t pdiscard_align;
+    int64_t max_zeroes;
     bool yield;                 /* yield to the loop before each operation */
     bool zeroes;                /* implements bdrv_co_pwrite_zeroes */
     /* statistics and checks */
@@ -29,6 +30,7 @@ typedef struct TestMemState {
 } TestMemState;
 
 static TestMemState *last_state;
+static TestMemState *prev_state;   /* the one opened before last_state */
 
 static void coroutine_fn tm_maybe_yield(TestMemState *s)
 {
@@ -80,6 +82,7 @@ static int coroutine_fn tm_open(BlockDriverState *bs, QDict *options,
     s->align = opt_num(options, "align", 1);
     s->max_transfer = opt_num(options, "max-transfer", 0);
     s->pdiscard_align = opt_num(options, "pdiscard-align", 0);
+    s->max_zeroes = opt_num(options, "max-zeroes", 0);
     s->yield = opt_flag(options, "yield");
     s->zeroes = opt_flag(options, "zeroes");
     if (opt_flag(options, "fua")) {
@@ -91,6 +94,7 @@ static int coroutine_fn tm_open(BlockDriverState *bs, QDict *options,
     }
     qdict_del(options, "filename");
     s->buf = g_malloc0(s->size);
+    prev_state = last_state;
     last_state = s;
     return 0;
 }
@@ -102,6 +106,9 @@ static void coroutine_fn tm_close(BlockDriverState *bs)
     if (last_state == s) {
         last_state = NULL;
     }
+    if (prev_state == s) {
+        prev_state = NULL;
+    }
     g_free(s->buf);
 }
 
@@ -112,6 +119,8 @@ static void tm_refresh_limits(BlockDriverState *bs, Error **errp)
     bs->bl.request_alignment = s->align;
     bs->bl.max_transfer = s->max_transfer;
     bs->bl.pdiscard_alignment = s->pdiscard_align;
+    bs->bl.max_pwrite_zeroes = s->max_zeroes;
+    bs->bl.max_pdiscard = s->max_zeroes;
 }
 
 static int coroutine_fn tm_preadv(BlockDriverState *bs, int64_t offset,
@@ -156,6 +165,9 @@ static int coroutine_fn tm_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
         return -ENOTSUP;
     }
     tm_check(s, offset, bytes);
+    if (s->max_zeroes && bytes > s->max_zeroes) {
+        s->too_big++;
+    }
     s->zero_calls++;
     memset(s->buf + offset, 0, bytes);
     return 0;
@@ -166,6 +178,9 @@ static int coroutine_fn tm_pdiscard(BlockDriverState *bs, int64_t offset,
 {
     TestMemState *s = bs->opaque;
 
+    if (s->max_zeroes && bytes > s->max_zeroes) {
+        s->too_big++;
+    }
     s->discards++;
     s->last_discard_off = offset;
     s->last_discard_len = bytes;
@@ -177,6 +192,7 @@ static int coroutine_fn tm_flush(BlockDriverState *bs)
 {
     TestMemState *s = bs->opaque;
 
+    tm_maybe_yield(s);
     s->flushes++;
     return 0;
 }
@@ -201,6 +217,114 @@ static BlockDriver bdrv_testmem = {
     .bdrv_co_pdiscard = tm_pdiscard,
     .bdrv_co_flush_to_disk = tm_flush,
     .bdrv_co_getlength = tm_getlength,
+};
+
+/*
+ * "testcow": a format with a backing file and a 4k-cluster allocation map
+ * kept in memory; data lives at the same offset in its file.
+ */
+#define TC_CLUSTER 4096
+
+typedef struct TestCowState {
+    bool alloc[64];
+    int64_t size;
+} TestCowState;
+
+static int coroutine_fn tc_open(BlockDriverState *bs, QDict *options,
+                                int flags, Error **errp)
+{
+    TestCowState *s = bs->opaque;
+
+    s->size = MIN(bdrv_co_getlength(bs->file->bs), 64 * TC_CLUSTER);
+    return bdrv_open_backing(bs, options, errp);
+}
+
+static int coroutine_fn tc_preadv(BlockDriverState *bs, int64_t offset,
+                                  int64_t bytes, QEMUIOVector *qiov,
+                                  size_t qiov_offset, BdrvRequestFlags flags)
+{
+    TestCowState *s = bs->opaque;
+    int ret = 0;
+
+    while (bytes > 0 && ret == 0) {
+        int64_t c = offset / TC_CLUSTER;
+        int64_t n = MIN(bytes, (c + 1) * TC_CLUSTER - offset);
+
+        if (s->alloc[c]) {
+            ret = bdrv_co_preadv_part(bs->file, offset, n, qiov, qiov_offset,
+                                      0);
+        } else if (bs->backing) {
+            ret = bdrv_co_preadv_part(bs->backing, offset, n, qiov,
+                                      qiov_offset, 0);
+        } else {
+            qemu_iovec_memset(qiov, qiov_offset, 0, n);
+        }
+        offset += n;
+        qiov_offset += n;
+        bytes -= n;
+    }
+    return ret;
+}
+
+static int coroutine_fn tc_pwritev(BlockDriverState *bs, int64_t offset,
+                                   int64_t bytes, QEMUIOVector *qiov,
+                                   size_t qiov_offset, BdrvRequestFlags flags)
+{
+    TestCowState *s = bs->opaque;
+    int64_t c;
+
+    g_assert(offset % TC_CLUSTER == 0 && bytes % TC_CLUSTER == 0);
+    for (c = offset / TC_CLUSTER; c < (offset + bytes) / TC_CLUSTER; c++) {
+        s->alloc[c] = true;
+    }
+    return bdrv_co_pwritev_part(bs->file, offset, bytes, qiov, qiov_offset,
+                                0);
+}
+
+static int coroutine_fn tc_block_status(BlockDriverState *bs, bool want_zero,
+                                        int64_t offset, int64_t bytes,
+                                        int64_t *pnum, int64_t *map,
+                                        BlockDriverState **file)
+{
+    TestCowState *s = bs->opaque;
+    int64_t c = offset / TC_CLUSTER, end = c;
+    bool a = s->alloc[c];
+
+    while (end * TC_CLUSTER < offset + bytes && s->alloc[end] == a) {
+        end++;
+    }
+    *pnum = MIN(end * TC_CLUSTER, offset + bytes) - offset;
+    if (!a) {
+        return 0;
+    }
+    *map = offset;
+    *file = bs->file->bs;
+    return BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
+}
+
+static void tc_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    bs->bl.request_alignment = TC_CLUSTER;
+}
+
+static int64_t coroutine_fn tc_getlength(BlockDriverState *bs)
+{
+    TestCowState *s = bs->opaque;
+
+    return s->size;
+}
+
+static BlockDriver bdrv_testcow = {
+    .format_name = "testcow",
+    .instance_size = sizeof(TestCowState),
+    .is_format = true,
+    .supports_backing = true,
+    .bdrv_co_open = tc_open,
+    .bdrv_refresh_limits = tc_refresh_limits,
+    .bdrv_co_preadv_part = tc_preadv,
+    .bdrv_co_pwritev_part = tc_pwritev,
+    .bdrv_co_block_status = tc_block_status,
+    .bdrv_co_getlength = tc_getlength,
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -488,6 +612,35 @@ static void test_discard(void)
     blk_unref(blk);
 }
 
+static void test_split_and_coalesce(void)
+{
+    BlockBackend *blk = open_ok("driver=testmem,size=65536,align=512,"
+                                "zeroes=on,max-zeroes=8192,yield=on",
+                                BDRV_O_RDWR | BDRV_O_PROTOCOL | BDRV_O_UNMAP);
+    TestMemState *s = last_state;
+    AioDone done = { 0 };
+    uint8_t buf[512] = { 0 };
+
+    /* Zeroes and discards are split at the driver's limits. */
+    g_assert_cmpint(blk_pwrite_zeroes(blk, 0, 40960, 0), ==, 0);
+    g_assert_cmpint(s->zero_calls, ==, 5);
+    g_assert_cmpint(blk_pdiscard(blk, 0, 40960), ==, 0);
+    g_assert_cmpint(s->discards, ==, 5);
+    g_assert_cmpint(s->too_big, ==, 0);
+
+    /* Concurrent flushes after one write share a single disk flush. */
+    g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, 0);
+    s->flushes = 0;
+    blk_aio_flush(blk, aio_done_cb, &done);
+    blk_aio_flush(blk, aio_done_cb, &done);
+    blk_aio_flush(blk, aio_done_cb, &done);
+    blk_drain(blk);
+    g_assert_cmpint(done.count, ==, 3);
+    g_assert_cmpint(done.errors, ==, 0);
+    g_assert_cmpint(s->flushes, ==, 1);
+    blk_unref(blk);
+}
+
 static void test_drain(void)
 {
     BlockBackend *blk = open_ok("driver=testmem,size=65536,yield=on",
@@ -600,6 +753,8 @@ static void test_open_errors(void)
                "Unknown driver 'nope'");
     open_fails("driver=raw", BDRV_O_RDWR,
                "A block device must be specified for \"file\"");
+    open_fails("filename=x", BDRV_O_RDWR,
+               "Must specify either driver or file");
     open_fails("driver=raw,file.driver=testmem,read-only=on", BDRV_O_RDWR,
                "Block node is read-only");
     open_fails("driver=raw,file.driver=testmem,file.fail=on", BDRV_O_RDWR,
@@ -676,6 +831,96 @@ static void test_open_graph(void)
     g_assert_cmpstr(bdrv_get_format_name(blk_bs(blk)), ==, "raw");
     g_assert_true(blk_bs(blk)->probed);
     blk_unref(blk);
+
+    /* A probed raw image refuses to get another format's header. */
+    if (bdrv_find_format("qcow2") && bdrv_find_format("qcow2")->bdrv_probe) {
+        uint8_t hdr[512] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+
+        blk = open_ok("file.driver=testmem", BDRV_O_RDWR);
+        g_assert_cmpint(blk_pwrite(blk, 0, 512, hdr, 0), ==, -EPERM);
+        g_assert_cmpint(blk_pwrite(blk, 512, 512, hdr, 0), ==, 0);
+        hdr[0] = 0;
+        g_assert_cmpint(blk_pwrite(blk, 0, 512, hdr, 0), ==, 0);
+        blk_unref(blk);
+    }
+}
+
+static void test_backing_chain(void)
+{
+    BlockBackend *blk;
+    BlockDriverState *bs, *base;
+    TestMemState *top_mem, *base_mem;
+    uint8_t buf[4096], rbuf[4096];
+    int64_t pnum, map;
+    int depth, ret;
+
+    /* top: 64k testcow; backing: 32k raw (shorter than the top). */
+    blk = open_ok("driver=testcow,file.driver=testmem,file.size=65536,"
+                  "backing.driver=raw,backing.file.driver=testmem,"
+                  "backing.file.size=32768", BDRV_O_RDWR);
+    bs = blk_bs(blk);
+    base = bdrv_backing_bs(bs);
+    g_assert_nonnull(base);
+    g_assert_true(bdrv_is_read_only(base));
+    g_assert_false(bdrv_is_read_only(bs));
+    base_mem = last_state;
+    top_mem = prev_state;
+    g_assert_nonnull(top_mem);
+    memset(base_mem->buf, 0x11, 32768);
+
+    /* Unallocated clusters read from the backing file, zeroes past it. */
+    g_assert_cmpint(blk_pread(blk, 0, 4096, rbuf, 0), ==, 0);
+    memset(buf, 0x11, 4096);
+    g_assert_cmpmem(rbuf, 4096, buf, 4096);
+    g_assert_cmpint(blk_pread(blk, 40960, 4096, rbuf, 0), ==, 0);
+    memset(buf, 0, 4096);
+    g_assert_cmpmem(rbuf, 4096, buf, 4096);
+
+    /* Unaligned write into cluster 1: RMW pulls the rest from backing. */
+    memset(buf, 0x22, 100);
+    g_assert_cmpint(blk_pwrite(blk, 4096 + 10, 100, buf, 0), ==, 0);
+    g_assert_cmpint(top_mem->buf[4096], ==, 0x11);
+    g_assert_cmpint(top_mem->buf[4096 + 10], ==, 0x22);
+    g_assert_cmpint(top_mem->buf[4096 + 110], ==, 0x11);
+
+    /* Status: cluster 0 in the backing (depth 2). */
+    ret = bdrv_block_status_above(bs, NULL, 0, 65536, &pnum, &map, NULL,
+                                  &depth);
+    g_assert_cmpint(ret, >=, 0);
+    g_assert_true(ret & BDRV_BLOCK_DATA);
+    g_assert_true(ret & BDRV_BLOCK_ALLOCATED);
+    g_assert_cmpint(pnum, ==, 4096);
+    g_assert_cmpint(depth, ==, 2);
+    /* Cluster 1 allocated on top. */
+    ret = bdrv_block_status_above(bs, NULL, 4096, 65536 - 4096, &pnum, &map,
+                                  NULL, &depth);
+    g_assert_true(ret & BDRV_BLOCK_DATA);
+    g_assert_cmpint(pnum, ==, 4096);
+    g_assert_cmpint(depth, ==, 1);
+    g_assert_cmpint(map, ==, 4096);
+    /* Past the backing file's end: zero, counted as allocated. */
+    ret = bdrv_block_status_above(bs, NULL, 32768, 32768, &pnum, NULL, NULL,
+                                  &depth);
+    g_assert_true(ret & BDRV_BLOCK_ZERO);
+    g_assert_true(ret & BDRV_BLOCK_ALLOCATED);
+    g_assert_true(ret & BDRV_BLOCK_EOF);
+    g_assert_cmpint(pnum, ==, 32768);
+    /* Only the top: cluster 0 unallocated. */
+    g_assert_cmpint(bdrv_is_allocated(bs, 0, 65536, &pnum), ==, 0);
+    g_assert_cmpint(pnum, ==, 4096);
+    g_assert_cmpint(bdrv_is_allocated(bs, 4096, 65536, &pnum), ==, 1);
+    g_assert_cmpint(bdrv_is_allocated_above(bs, base, false, 0, 4096, &pnum),
+                    ==, 0);
+    g_assert_cmpint(bdrv_is_allocated_above(bs, base, true, 0, 4096, &pnum),
+                    ==, 2);
+    blk_unref(blk);
+
+    /* BDRV_O_NO_BACKING leaves the chain closed. */
+    blk = open_ok("driver=testcow,file.driver=testmem,"
+                  "backing.driver=raw,backing.file.driver=testmem",
+                  BDRV_O_NO_BACKING);
+    g_assert_null(bdrv_backing_bs(blk_bs(blk)));
+    blk_unref(blk);
 }
 
 static void test_backing_names(void)
@@ -706,6 +951,68 @@ static void test_backing_names(void)
     error_free(err);
 }
 
+/* qemu-img create's core on a real file: the "Formatting" line and errors. */
+static void test_img_create_raw(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-block-io-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "a.raw", NULL);
+    g_autofree char *path2 = g_build_filename(dir, "b.raw", NULL);
+    Error *err = NULL;
+    BlockBackend *blk;
+    int ret;
+
+    if (g_test_subprocess()) {
+        ret = bdrv_img_create(path, "raw", NULL, NULL, NULL, 1 * MiB, 0,
+                              false, &error_abort);
+        g_assert_cmpint(ret, ==, 0);
+        unlink(path);
+        rmdir(dir);
+        exit(0);
+    }
+    g_assert_nonnull(dir);
+    g_test_trap_subprocess(NULL, 0, 0);
+    g_test_trap_assert_passed();
+    g_test_trap_assert_stdout("Formatting '*a.raw', fmt=raw size=1048576\n");
+
+    /* The subprocess had its own tmp dir: create here quietly. */
+    ret = bdrv_img_create(path, "raw", NULL, NULL, "size=64k", -1, 0, true,
+                          &error_abort);
+    g_assert_cmpint(ret, ==, 0);
+    blk = blk_new_open(path, NULL, 0, &error_abort);
+    g_assert_cmpint(blk_getlength(blk), ==, 65536);
+    g_assert_cmpstr(bdrv_get_format_name(blk_bs(blk)), ==, "raw");
+    blk_unref(blk);
+
+    ret = bdrv_img_create(path2, "raw", NULL, NULL, NULL, -1, 0, true, &err);
+    g_assert_cmpint(ret, <, 0);
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Image creation needs a size parameter");
+    error_free(err);
+    err = NULL;
+    ret = bdrv_img_create(path2, "raw", path, "raw", NULL, -1, 0, true, &err);
+    g_assert_cmpint(ret, <, 0);
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Backing file not supported for file format 'raw'");
+    error_free(err);
+    err = NULL;
+    ret = bdrv_img_create(path2, "raw", NULL, NULL, "size=1M", 1 * MiB, 0,
+                          true, &err);
+    g_assert_cmpint(ret, <, 0);
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "The image size must be specified only once");
+    error_free(err);
+    err = NULL;
+    ret = bdrv_img_create(path2, "nope", NULL, NULL, NULL, 1 * MiB, 0, true,
+                          &err);
+    g_assert_cmpint(ret, <, 0);
+    g_assert_cmpstr(error_get_pretty(err), ==, "Unknown file format 'nope'");
+    error_free(err);
+
+    unlink(path);
+    unlink(path2);
+    rmdir(dir);
+}
+
 static void test_query_info(void)
 {
     BlockBackend *blk = open_ok("driver=raw,file.driver=testmem,"
@@ -733,6 +1040,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     bdrv_init();
     bdrv_register(&bdrv_testmem);
+    bdrv_register(&bdrv_testcow);
 
     g_test_add_func("/block-io/rmw-shadow", test_rmw_shadow);
     g_test_add_func("/block-io/concurrent-rmw", test_concurrent_rmw);
@@ -740,13 +1048,16 @@ int main(int argc, char **argv)
     g_test_add_func("/block-io/fua", test_fua);
     g_test_add_func("/block-io/write-zeroes", test_write_zeroes);
     g_test_add_func("/block-io/discard", test_discard);
+    g_test_add_func("/block-io/split-and-coalesce", test_split_and_coalesce);
     g_test_add_func("/block-io/drain", test_drain);
     g_test_add_func("/block-io/aio-cb-after-return", test_aio_cb_after_return);
     g_test_add_func("/block-io/errors", test_errors);
     g_test_add_func("/block-io/zone-enotsup", test_zone_enotsup);
     g_test_add_func("/block-io/open-errors", test_open_errors);
     g_test_add_func("/block-io/open-graph", test_open_graph);
+    g_test_add_func("/block-io/backing-chain", test_backing_chain);
     g_test_add_func("/block-io/backing-names", test_backing_names);
     g_test_add_func("/block-io/query-info", test_query_info);
+    g_test_add_func("/block-io/img-create-raw", test_img_create_raw);
     return g_test_run();
 }

@@ -487,6 +487,71 @@ static void test_backing(void)
     unlink(base);
 }
 
+/* Concurrent partial writes into the same fresh clusters (COW). */
+static void test_same_cluster_concurrency(void)
+{
+    g_autofree char *base = tmp_path("cbase.raw");
+    g_autofree char *top = tmp_path("ctop.qcow2");
+    uint64_t size = MiB;
+    uint8_t *ref = g_malloc(size);
+    enum { NOPS = 96 };
+    Op *ops = g_new0(Op, NOPS);
+    GRand *rnd = g_rand_new_with_seed(7);
+    BlockBackend *blk;
+    uint64_t i;
+    int fd, k;
+
+    for (i = 0; i < size; i++) {
+        ref[i] = (i * 31 + 5) & 0xff;
+    }
+    fd = open(base, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    g_assert_cmpint(write(fd, ref, size), ==, size);
+    close(fd);
+    make_image(top, size, 16, 4, 3, "cbase.raw", "raw");
+    blk = open_image(top, true, NULL);
+    g_assert_nonnull(blk);
+
+    /* Distinct 512-byte slots of clusters 0..3, all in flight at once. */
+    for (k = 0; k < NOPS; k++) {
+        int slot;
+        bool dup;
+
+        do {
+            int j;
+
+            slot = g_rand_int_range(rnd, 0, 4 * 128);
+            dup = false;
+            for (j = 0; j < k; j++) {
+                dup |= ops[j].offset == (int64_t)slot * 512;
+            }
+        } while (dup);
+        ops[k].offset = (int64_t)slot * 512;
+        ops[k].bytes = 512;
+        ops[k].buf = g_malloc(512);
+        memset(ops[k].buf, k + 1, 512);
+        qemu_iovec_init_buf(&ops[k].qiov, ops[k].buf, 512);
+        blk_aio_pwritev(blk, ops[k].offset, &ops[k].qiov, 0, op_cb, &ops[k]);
+    }
+    for (k = 0; k < NOPS; k++) {
+        while (!ops[k].done) {
+            aio_poll(qemu_get_aio_context(), true);
+        }
+        g_assert_cmpint(ops[k].ret, ==, 0);
+        memcpy(ref + ops[k].offset, ops[k].buf, 512);
+        g_free(ops[k].buf);
+    }
+    verify_content(blk, ref, size);
+    blk_unref(blk);
+    check_with_qemu(top);
+    compare_with_qemu(top, ref, size);
+
+    g_rand_free(rnd);
+    g_free(ops);
+    g_free(ref);
+    unlink(top);
+    unlink(base);
+}
+
 /* Header field validation and feature bits at open. */
 static void patch_image(const char *path, off_t off, const void *data,
                         size_t len)
@@ -543,7 +608,8 @@ static void test_open_validation(void)
     make_image(path, MiB, 16, 4, 3, NULL, NULL);
     stbe64_p(b8, 1ULL << 5);
     patch_image(path, 72, b8, 8);
-    expect_open_error(path, false, "Unsupported qcow2 feature(s): zoned");
+    /* Bit 5 is the zoned format: refused without its extension. */
+    expect_open_error(path, false, "zoned extension is missing");
 
     make_image(path, MiB, 16, 4, 3, NULL, NULL);
     stbe64_p(b8, 1ULL << 4);
@@ -578,7 +644,8 @@ static void test_open_validation(void)
         int fd = open(path, O_RDONLY);
         g_assert_cmpint(pread(fd, b8, 8, 88), ==, 8);
         close(fd);
-        g_assert_cmphex(ldbe64_p(b8), ==, 0);
+        /* Bit 0 (bitmaps) is understood and kept, bit 63 cleared. */
+        g_assert_cmphex(ldbe64_p(b8), ==, 1);
     }
     unlink(path);
 }
@@ -620,6 +687,58 @@ static void test_corruption(void)
     g_assert_cmphex(ldbe64_p(b8) & QCOW2_INCOMPAT_CORRUPT, !=, 0);
     expect_open_error(path, true,
                       "qcow2: Image is corrupt; cannot be opened read/write");
+
+    /* An entry pointing at its own L2 table, with the table cached. */
+    make_image(path, MiB, 16, 4, 3, NULL, NULL);
+    blk = open_image(path, true, NULL);
+    g_assert_cmpint(blk_pwrite(blk, 0, 4096, buf, 0), ==, 0);
+    blk_unref(blk);
+    fd = open(path, O_RDWR);
+    g_assert_cmpint(pread(fd, b8, 8, 3 * 65536), ==, 8);
+    {
+        uint64_t l2 = ldbe64_p(b8) & L1E_OFFSET_MASK;
+        stbe64_p(b8, l2 | QCOW_OFLAG_COPIED);
+        g_assert_cmpint(pwrite(fd, b8, 8, l2 + 8), ==, 8);
+    }
+    close(fd);
+    blk = open_image(path, true, NULL);
+    g_assert_nonnull(blk);
+    g_assert_cmpint(blk_pread(blk, 0, 4096, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pwrite(blk, 65536, 4096, buf, 0), ==, -EIO);
+    blk_unref(blk);
+    unlink(path);
+}
+
+/* A freed cluster that held data must not be taken as zero when reused. */
+static void test_reuse_not_zero(void)
+{
+    g_autofree char *path = tmp_path("reuse.qcow2");
+    uint8_t *buf = g_malloc(65536), *rd = g_malloc(65536);
+    BlockBackend *blk;
+
+    make_image(path, MiB, 16, 4, 3, NULL, NULL);
+    blk = open_image(path, true, NULL);
+    g_assert_nonnull(blk);
+    /* Fills a fresh cluster with compressed (non-zero) bytes. */
+    memset(buf, 'x', 65536);
+    g_assert_cmpint(blk_pwrite_compressed(blk, 0, buf, 65536), ==, 0);
+    g_assert_cmpint(blk_pwrite_zeroes(blk, 0, 65536, BDRV_REQ_MAY_UNMAP),
+                    ==, 0);
+    /* Small writes to new clusters reuse the freed host clusters. */
+    memset(buf, 0x77, 512);
+    g_assert_cmpint(blk_pwrite(blk, 3 * 65536 + 4096, 512, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pwrite(blk, 5 * 65536, 512, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pread(blk, 3 * 65536, 65536, rd, 0), ==, 0);
+    g_assert_true(buffer_is_zero(rd, 4096));
+    g_assert_cmpmem(rd + 4096, 512, buf, 512);
+    g_assert_true(buffer_is_zero(rd + 4608, 65536 - 4608));
+    g_assert_cmpint(blk_pread(blk, 5 * 65536, 65536, rd, 0), ==, 0);
+    g_assert_cmpmem(rd, 512, buf, 512);
+    g_assert_true(buffer_is_zero(rd + 512, 65536 - 512));
+    blk_unref(blk);
+    check_with_qemu(path);
+    g_free(buf);
+    g_free(rd);
     unlink(path);
 }
 
@@ -714,6 +833,91 @@ static void test_read_qemu_images(void)
     }
     unlink(img);
     unlink(raw);
+}
+
+/* Resize: grow (L1 grows), shrink (clusters dropped, tail zeroed). */
+static void test_truncate(void)
+{
+    g_autofree char *path = tmp_path("resize.qcow2");
+    uint8_t *buf = g_malloc(65536), *rd = g_malloc(65536);
+    BlockBackend *blk;
+
+    /* 4k clusters: one L2 table covers 2 MiB, the L1 has one entry. */
+    make_image(path, MiB, 12, 4, 3, NULL, NULL);
+    blk = open_image(path, true, NULL);
+    g_assert_nonnull(blk);
+    memset(buf, 0x5e, 65536);
+    g_assert_cmpint(blk_pwrite(blk, MiB - 65536, 65536, buf, 0), ==, 0);
+    g_assert_cmpint(blk_truncate(blk, 9 * MiB, false, PREALLOC_MODE_OFF, 0,
+                                 NULL), ==, 0);
+    g_assert_cmpint(blk_getlength(blk), ==, 9 * MiB);
+    g_assert_cmpint(blk_pwrite(blk, 9 * MiB - 65536, 65536, buf, 0), ==, 0);
+    blk_unref(blk);
+    check_with_qemu(path);
+
+    blk = open_image(path, true, NULL);
+    g_assert_nonnull(blk);
+    g_assert_cmpint(blk_getlength(blk), ==, 9 * MiB);
+    g_assert_cmpint(blk_pread(blk, 9 * MiB - 65536, 65536, rd, 0), ==, 0);
+    g_assert_cmpmem(rd, 65536, buf, 65536);
+    /* Shrink into the middle of a cluster, then grow again. */
+    g_assert_cmpint(blk_truncate(blk, MiB - 1536, false, PREALLOC_MODE_OFF,
+                                 0, NULL), ==, 0);
+    g_assert_cmpint(blk_truncate(blk, 2 * MiB, false, PREALLOC_MODE_OFF, 0,
+                                 NULL), ==, 0);
+    g_assert_cmpint(blk_pread(blk, MiB - 65536, 65536, rd, 0), ==, 0);
+    g_assert_cmpmem(rd, 65536 - 1536, buf, 65536 - 1536);
+    g_assert_true(buffer_is_zero(rd + 65536 - 1536, 1536));
+    g_assert_cmpint(blk_pread(blk, MiB, 65536, rd, 0), ==, 0);
+    g_assert_true(buffer_is_zero(rd, 65536));
+    blk_unref(blk);
+    check_with_qemu(path);
+    g_free(buf);
+    g_free(rd);
+    unlink(path);
+}
+
+/* Persistent bitmaps of a QEMU image are flagged in use, check clean. */
+static void test_bitmaps(void)
+{
+    g_autofree char *img = tmp_path("bm.qcow2");
+    g_autofree char *cmd = NULL;
+    g_autofree char *out = NULL;
+    uint8_t buf[4096];
+    BlockBackend *blk;
+
+    if (!have_qemu_img()) {
+        g_test_skip("qemu-img not installed");
+        return;
+    }
+    {
+        const char *steps[] = { "create -q -f qcow2 %s 4M",
+                                "bitmap --add %s b0", "bitmap --add %s b1" };
+        size_t k;
+
+        for (k = 0; k < ARRAY_SIZE(steps); k++) {
+            g_autofree char *fmt = g_strconcat(REF_QEMU_IMG " ", steps[k],
+                                               NULL);
+            g_autofree char *c = g_strdup_printf(fmt, img);
+            g_autofree char *o = NULL;
+
+            g_assert_cmpint(run_cmd(c, &o), ==, 0);
+        }
+    }
+
+    memset(buf, 0x42, sizeof(buf));
+    blk = open_image(img, true, NULL);
+    g_assert_nonnull(blk);
+    g_assert_cmpint(blk_pwrite(blk, 65536, sizeof(buf), buf, 0), ==, 0);
+    blk_unref(blk);
+    check_with_qemu(img);
+
+    cmd = g_strdup_printf(REF_QEMU_IMG " info --output=json %s", img);
+    g_assert_cmpint(run_cmd(cmd, &out), ==, 0);
+    /* Both bitmaps now say they may be stale. */
+    g_assert_nonnull(strstr(out, "\"in-use\""));
+    g_assert_nonnull(strstr(strstr(out, "\"in-use\"") + 1, "\"in-use\""));
+    unlink(img);
 }
 
 static void test_compress_roundtrip(void)
@@ -862,9 +1066,14 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/qcow2/refcount-growth", test_refcount_growth);
     g_test_add_func("/qcow2/backing", test_backing);
+    g_test_add_func("/qcow2/same-cluster-concurrency",
+                    test_same_cluster_concurrency);
     g_test_add_func("/qcow2/open-validation", test_open_validation);
     g_test_add_func("/qcow2/corruption", test_corruption);
     g_test_add_func("/qcow2/lazy-refcounts", test_lazy_refcounts);
+    g_test_add_func("/qcow2/reuse-not-zero", test_reuse_not_zero);
+    g_test_add_func("/qcow2/bitmaps", test_bitmaps);
+    g_test_add_func("/qcow2/truncate", test_truncate);
     g_test_add_func("/qcow2/change-backing-file", test_change_backing_file);
     g_test_add_func("/qcow2/read-qemu-images", test_read_qemu_images);
     ret = g_test_run();

@@ -1,0 +1,816 @@
+/*
+ * qcow2 format driver: header extensions (parsing and writing), feature
+ * names, and the dirty bit.
+ *
+ * Copyright (c) 2026 The zoned-qcow2 project authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "qcow2.h"
+
+/* Names of the features this implementation knows (feature table). */
+static const Qcow2Feature qcow2_known_features[] = {
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DIRTY_BITNR,
+      "dirty bit" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_CORRUPT_BITNR,
+      "corrupt bit" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
+      "external data file" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_COMPRESSION_BITNR,
+      "compression type" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
+      "extended L2 entries" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_ZONED_BITNR,
+      "zoned format" },
+    { QCOW2_FEAT_TYPE_COMPATIBLE, QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR,
+      "lazy refcounts" },
+    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_BITMAPS_BITNR,
+      "bitmaps" },
+    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
+      "raw external data" },
+};
+
+/* Names we use when the image has none for a bit we refuse. */
+static const Qcow2Feature qcow2_refused_features[] = {
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
+      "external data file" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
+      "extended L2 entries" },
+};
+
+static void add_feature_name(GString *str, const char *name)
+{
+    if (str->len) {
+        g_string_append(str, ", ");
+    }
+    g_string_append(str, name);
+}
+
+static const char *feature_name(const Qcow2Feature *table, int n,
+                                int type, int bit)
+{
+    static char buf[48];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (table[i].type == type && table[i].bit == bit) {
+            memcpy(buf, table[i].name, sizeof(table[i].name));
+            buf[sizeof(table[i].name)] = '\0';
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+void qcow2_report_unsupported_feature(BDRVQcow2State *s, Error **errp,
+                                      uint64_t mask)
+{
+    g_autoptr(GString) str = g_string_new("");
+    uint64_t unknown = 0;
+    int bit;
+
+    for (bit = 0; bit < 64; bit++) {
+        const char *name;
+
+        if (!(mask & (UINT64_C(1) << bit))) {
+            continue;
+        }
+        name = feature_name(s->feature_table, s->nb_features,
+                            QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
+        if (!name) {
+            name = feature_name(qcow2_refused_features,
+                                ARRAY_SIZE(qcow2_refused_features),
+                                QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
+        }
+        if (name) {
+            add_feature_name(str, name);
+        } else {
+            unknown |= UINT64_C(1) << bit;
+        }
+    }
+    /* Bits without a name are reported together, as one mask. */
+    if (unknown) {
+        g_autofree char *unk =
+            g_strdup_printf("Unknown incompatible feature: %" PRIx64, unknown);
+        add_feature_name(str, unk);
+    }
+    error_setg(errp, "Unsupported qcow2 feature(s): %s", str->str);
+}
+
+void qcow2_free_unknown_exts(BDRVQcow2State *s)
+{
+    while (s->unknown_exts) {
+        Qcow2UnknownHeaderExtension *e = s->unknown_exts;
+
+        s->unknown_exts = e->next;
+        g_free(e);
+    }
+}
+
+/* Parse the extensions in [start, end) of the first cluster @buf. */
+int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *buf,
+                          uint64_t start, uint64_t end, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2UnknownHeaderExtension **tail = &s->unknown_exts;
+    uint64_t offset = start;
+
+    while (offset + sizeof(QCowExtension) <= end) {
+        uint32_t magic = ldbe32_p(buf + offset);
+        uint32_t len = ldbe32_p(buf + offset + 4);
+        const uint8_t *data;
+
+        offset += sizeof(QCowExtension);
+        if (magic == QCOW2_EXT_MAGIC_END) {
+            break;
+        }
+        if (len > end - offset) {
+            error_setg(errp, "Header extension too large");
+            return -EINVAL;
+        }
+        data = buf + offset;
+
+        switch (magic) {
+        case QCOW2_EXT_MAGIC_BACKING_FORMAT:
+            if (len >= sizeof(bs->backing_format)) {
+                error_setg(errp, "ERROR: ext_backing_format: len=%" PRIu32
+                           " too large (>=%zu)", len,
+                           sizeof(bs->backing_format));
+                return -EINVAL;
+            }
+            g_free(s->image_backing_format);
+            s->image_backing_format = g_strndup((const char *)data, len);
+            break;
+        case QCOW2_EXT_MAGIC_FEATURE_TABLE:
+            g_free(s->feature_table);
+            s->nb_features = len / sizeof(Qcow2Feature);
+            s->feature_table = g_memdup2(data,
+                                         s->nb_features * sizeof(Qcow2Feature));
+            break;
+        case QCOW2_EXT_MAGIC_BITMAPS:
+            if (len != sizeof(Qcow2BitmapHeaderExt)) {
+                error_setg(errp, "bitmaps_ext: Invalid extension length");
+                return -EINVAL;
+            }
+            memcpy(&s->bitmaps_ext, data, sizeof(s->bitmaps_ext));
+            s->has_bitmaps_ext = true;
+            break;
+        case QCOW2_EXT_MAGIC_ZONED:
+            /* Never read more than we know; longer extensions may grow. */
+            if (len < QCOW2_ZONED_EXT_LEN) {
+                error_setg(errp, "Invalid zoned extension: length %" PRIu32
+                           " is less than %d", len, QCOW2_ZONED_EXT_LEN);
+                return -EINVAL;
+            }
+            s->zoned_ext = (Qcow2ZonedHeaderExt) {
+                .zoned = data[0],
+                .zone_size = ldbe64_p(data + 4),
+                .zone_capacity = ldbe64_p(data + 12),
+                .conventional_zones = ldbe32_p(data + 20),
+                .nr_zones = ldbe32_p(data + 24),
+                .max_active_zones = ldbe32_p(data + 28),
+                .max_open_zones = ldbe32_p(data + 32),
+                .max_append_bytes = ldbe32_p(data + 36),
+                .zonedmeta_size = ldbe64_p(data + 40),
+                .zonedmeta_offset = ldbe64_p(data + 48),
+            };
+            s->has_zoned_ext = true;
+            break;
+        case QCOW2_EXT_MAGIC_CRYPTO_HEADER:
+        case QCOW2_EXT_MAGIC_DATA_FILE:
+        default: {
+            /* Kept verbatim and written back on header updates. */
+            Qcow2UnknownHeaderExtension *e =
+                g_malloc0(sizeof(*e) + len);
+
+            e->magic = magic;
+            e->len = len;
+            memcpy(e->data, data, len);
+            *tail = e;
+            tail = &e->next;
+            break;
+        }
+        }
+        offset += ROUND_UP(len, 8);
+    }
+    return 0;
+}
+
+static size_t header_ext_add(uint8_t *buf, size_t space, uint32_t magic,
+                             const void *data, uint32_t len)
+{
+    size_t need = sizeof(QCowExtension) + ROUND_UP(len, 8);
+
+    if (need > space) {
+        return SIZE_MAX;
+    }
+    stbe32_p(buf, magic);
+    stbe32_p(buf + 4, len);
+    if (len) {
+        memcpy(buf + 8, data, len);
+    }
+    memset(buf + 8 + len, 0, ROUND_UP(len, 8) - len);
+    return need;
+}
+
+static int coroutine_fn do_update_header(BlockDriverState *bs,
+                                         bool with_features)
+{
+    BDRVQcow2State *s = bs->opaque;
+    size_t buflen = s->cluster_size;
+    uint8_t *buf = qemu_blockalign0(bs->file->bs, buflen);
+    QCowHeader *h = (QCowHeader *)buf;
+    size_t off, n;
+    Qcow2UnknownHeaderExtension *e;
+    uint32_t header_length;
+    int ret;
+
+    if (s->qcow_version >= 3) {
+        header_length = sizeof(QCowHeader) + s->unknown_header_fields_size;
+    } else {
+        header_length = QCOW2_V2_HEADER_LENGTH;
+    }
+    if (header_length > buflen) {
+        ret = -ENOSPC;
+        goto out;
+    }
+    h->magic = cpu_to_be32(QCOW_MAGIC);
+    h->version = cpu_to_be32(s->qcow_version);
+    h->cluster_bits = cpu_to_be32(s->cluster_bits);
+    h->size = cpu_to_be64(s->size);
+    h->crypt_method = cpu_to_be32(s->crypt_method_header);
+    h->l1_size = cpu_to_be32(s->l1_size);
+    h->l1_table_offset = cpu_to_be64(s->l1_table_offset);
+    h->refcount_table_offset = cpu_to_be64(s->refcount_table_offset);
+    h->refcount_table_clusters =
+        cpu_to_be32(((uint64_t)s->refcount_table_disk_entries * 8) >>
+                    s->cluster_bits);
+    h->nb_snapshots = cpu_to_be32(s->nb_snapshots);
+    h->snapshots_offset = cpu_to_be64(s->snapshots_offset);
+    if (s->qcow_version >= 3) {
+        h->incompatible_features = cpu_to_be64(s->incompatible_features);
+        h->compatible_features = cpu_to_be64(s->compatible_features);
+        h->autoclear_features = cpu_to_be64(s->autoclear_features);
+        h->refcount_order = cpu_to_be32(s->refcount_order);
+        h->header_length = cpu_to_be32(header_length);
+        h->compression_type = s->compression_type;
+        if (s->unknown_header_fields_size) {
+            memcpy(buf + sizeof(QCowHeader), s->unknown_header_fields,
+                   s->unknown_header_fields_size);
+        }
+    }
+    off = header_length;
+
+    if (s->image_backing_format) {
+        n = header_ext_add(buf + off, buflen - off,
+                           QCOW2_EXT_MAGIC_BACKING_FORMAT,
+                           s->image_backing_format,
+                           strlen(s->image_backing_format));
+        if (n == SIZE_MAX) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        off += n;
+    }
+    if (s->qcow_version >= 3 && with_features) {
+        /* The zoned name only in zoned images: others keep the old table. */
+        Qcow2Feature table[ARRAY_SIZE(qcow2_known_features)];
+        size_t i, nt = 0;
+
+        for (i = 0; i < ARRAY_SIZE(qcow2_known_features); i++) {
+            if (qcow2_known_features[i].type == QCOW2_FEAT_TYPE_INCOMPATIBLE &&
+                qcow2_known_features[i].bit == QCOW2_INCOMPAT_ZONED_BITNR &&
+                !s->has_zoned_ext) {
+                continue;
+            }
+            table[nt++] = qcow2_known_features[i];
+        }
+        n = header_ext_add(buf + off, buflen - off,
+                           QCOW2_EXT_MAGIC_FEATURE_TABLE,
+                           table, nt * sizeof(Qcow2Feature));
+        if (n == SIZE_MAX) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        off += n;
+    }
+    if (s->has_bitmaps_ext) {
+        n = header_ext_add(buf + off, buflen - off, QCOW2_EXT_MAGIC_BITMAPS,
+                           &s->bitmaps_ext, sizeof(s->bitmaps_ext));
+        if (n == SIZE_MAX) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        off += n;
+    }
+    if (s->has_zoned_ext) {
+        const Qcow2ZonedHeaderExt *z = &s->zoned_ext;
+        uint8_t ze[QCOW2_ZONED_EXT_LEN] = { 0 };
+
+        ze[0] = z->zoned;
+        stbe64_p(ze + 4, z->zone_size);
+        stbe64_p(ze + 12, z->zone_capacity);
+        stbe32_p(ze + 20, z->conventional_zones);
+        stbe32_p(ze + 24, z->nr_zones);
+        stbe32_p(ze + 28, z->max_active_zones);
+        stbe32_p(ze + 32, z->max_open_zones);
+        stbe32_p(ze + 36, z->max_append_bytes);
+        stbe64_p(ze + 40, z->zonedmeta_size);
+        stbe64_p(ze + 48, z->zonedmeta_offset);
+        n = header_ext_add(buf + off, buflen - off, QCOW2_EXT_MAGIC_ZONED,
+                           ze, sizeof(ze));
+        if (n == SIZE_MAX) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        off += n;
+    }
+    for (e = s->unknown_exts; e; e = e->next) {
+        n = header_ext_add(buf + off, buflen - off, e->magic, e->data, e->len);
+        if (n == SIZE_MAX) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        off += n;
+    }
+    n = header_ext_add(buf + off, buflen - off, QCOW2_EXT_MAGIC_END, NULL, 0);
+    if (n == SIZE_MAX) {
+        ret = -ENOSPC;
+        goto out;
+    }
+    off += n;
+
+    if (s->image_backing_file) {
+        size_t len = strlen(s->image_backing_file);
+
+        if (len > buflen - off || len > 1023) {
+            ret = -ENOSPC;
+            goto out;
+        }
+        memcpy(buf + off, s->image_backing_file, len);
+        h->backing_file_offset = cpu_to_be64(off);
+        h->backing_file_size = cpu_to_be32(len);
+        s->backing_file_offset = off;
+        s->backing_file_size = len;
+        off += len;
+    } else {
+        s->backing_file_offset = 0;
+        s->backing_file_size = 0;
+    }
+    s->header_length = header_length;
+
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_MAIN_HEADER, 0, off);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = bdrv_co_pwrite(bs->file, 0, ROUND_UP(off, 512), buf, 0);
+out:
+    qemu_vfree(buf);
+    return ret < 0 ? ret : 0;
+}
+
+int coroutine_fn qcow2_update_header(BlockDriverState *bs)
+{
+    int ret = do_update_header(bs, true);
+
+    if (ret == -ENOSPC) {
+        /* The feature name table is optional: leave it out of tiny
+         * clusters rather than fail. */
+        ret = do_update_header(bs, false);
+    }
+    return ret;
+}
+
+static int coroutine_fn write_incompat_features(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t val = cpu_to_be64(s->incompatible_features);
+
+    return bdrv_co_pwrite_sync(bs->file,
+                               offsetof(QCowHeader, incompatible_features),
+                               sizeof(val), &val, 0);
+}
+
+int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) ||
+        s->qcow_version < 3) {
+        return 0;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+    ret = write_incompat_features(bs);
+    if (ret < 0) {
+        s->incompatible_features &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
+    }
+    return ret;
+}
+
+int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features &= ~(uint64_t)QCOW2_INCOMPAT_DIRTY;
+    return write_incompat_features(bs);
+}
+
+/* Rewrite the backing file name and format (rebase -u). */
+int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
+                                              const char *backing_file,
+                                              const char *backing_fmt)
+{
+    BDRVQcow2State *s = bs->opaque;
+    char *old_file = s->image_backing_file;
+    char *old_fmt = s->image_backing_format;
+    int ret;
+
+    if (backing_file && strlen(backing_file) > 1023) {
+        return -EINVAL;
+    }
+    if (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format)) {
+        return -EINVAL;
+    }
+    s->image_backing_file = backing_file && backing_file[0]
+                            ? g_strdup(backing_file) : NULL;
+    s->image_backing_format = backing_fmt && backing_fmt[0] &&
+                              s->image_backing_file
+                              ? g_strdup(backing_fmt) : NULL;
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_update_header(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        g_free(s->image_backing_file);
+        g_free(s->image_backing_format);
+        s->image_backing_file = old_file;
+        s->image_backing_format = old_fmt;
+        return ret;
+    }
+    g_free(old_file);
+    g_free(old_fmt);
+    pstrcpy(bs->backing_file, sizeof(bs->backing_file),
+            s->image_backing_file ? s->image_backing_file : "");
+    pstrcpy(bs->backing_format, sizeof(bs->backing_format),
+            s->image_backing_format ? s->image_backing_format : "");
+    return 0;
+}
+
+/* ---- zoned extension: validation, creation ------------------------------ */
+
+/*
+ * Rules shared by open and create: every message names the field so
+ * that a user can tell which value of a damaged header is wrong.
+ */
+static int zoned_check_geometry(uint64_t size, uint64_t zone_size,
+                                uint64_t zone_capacity, uint64_t conv,
+                                uint64_t max_active, uint64_t max_open,
+                                uint64_t max_append, bool create,
+                                Error **errp)
+{
+    /* Create names the options, open the header fields. */
+    const char *prefix = create ? "" : "Invalid zoned extension: ";
+    const char *n_size = create ? "zone.size" : "zone_size";
+    const char *n_cap = create ? "zone.capacity" : "zone_capacity";
+    const char *n_conv = create ? "zone.conventional_zones"
+                                : "conventional_zones";
+    const char *n_active = create ? "zone.max_active_zones"
+                                  : "max_active_zones";
+    const char *n_open = create ? "zone.max_open_zones" : "max_open_zones";
+    const char *n_append = create ? "zone.max_append_bytes"
+                                  : "max_append_bytes";
+    uint64_t nr_zones;
+
+    if (zone_size < 4096 || !is_power_of_2(zone_size) ||
+        zone_size > (UINT64_C(1) << 62)) {
+        error_setg(errp, "%s%s %" PRIu64 " must be a power of two of at "
+                   "least 4096", prefix, n_size, zone_size);
+        return -EINVAL;
+    }
+    if (zone_capacity < 512 || zone_capacity % 512 ||
+        zone_capacity > zone_size) {
+        error_setg(errp, "%s%s %" PRIu64 " must be a multiple of 512 "
+                   "between 512 and the zone size %" PRIu64, prefix, n_cap,
+                   zone_capacity, zone_size);
+        return -EINVAL;
+    }
+    if (size == 0) {
+        error_setg(errp, "%sa zoned image needs a non-zero size", prefix);
+        return -EINVAL;
+    }
+    nr_zones = DIV_ROUND_UP(size, zone_size);
+    if (nr_zones > UINT32_MAX) {
+        error_setg(errp, "%snr_zones %" PRIu64 " exceeds %u", prefix,
+                   nr_zones, UINT32_MAX);
+        return -EINVAL;
+    }
+    if (conv >= nr_zones) {
+        error_setg(errp, "%s%s %" PRIu64 " must be less than the number "
+                   "of zones (%" PRIu64 ")", prefix, n_conv, conv,
+                   nr_zones);
+        return -EINVAL;
+    }
+    if (max_active > nr_zones - conv) {
+        error_setg(errp, "%s%s %" PRIu64 " exceeds the number of "
+                   "sequential zones (%" PRIu64 ")", prefix, n_active,
+                   max_active,
+                   nr_zones - conv);
+        return -EINVAL;
+    }
+    if (max_open > UINT32_MAX) {
+        error_setg(errp, "%s%s %" PRIu64 " is too large", prefix, n_open,
+                   max_open);
+        return -EINVAL;
+    }
+    if (max_active && max_open > max_active) {
+        error_setg(errp, "%s%s %" PRIu64 " exceeds %s %" PRIu64, prefix,
+                   n_open, max_open, n_active, max_active);
+        return -EINVAL;
+    }
+    if (max_append == 0 || max_append % 512 || max_append > zone_capacity) {
+        error_setg(errp, "%s%s %" PRIu64 " must be a non-zero multiple of "
+                   "512 of at most the zone capacity %" PRIu64, prefix,
+                   n_append, max_append, zone_capacity);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int qcow2_zoned_validate_ext(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZonedHeaderExt *z = &s->zoned_ext;
+    bool bit = s->incompatible_features & QCOW2_INCOMPAT_ZONED;
+    const char *p = "Invalid zoned extension: ";
+    int ret;
+
+    if (bit && !s->has_zoned_ext) {
+        error_setg(errp, "Incompatible feature bit 5 (zoned format) is set "
+                   "but the zoned extension is missing");
+        return -EINVAL;
+    }
+    if (!s->has_zoned_ext) {
+        return 0;
+    }
+    if (!bit) {
+        error_setg(errp, "Zoned extension present but incompatible feature "
+                   "bit 5 (zoned format) is not set");
+        return -EINVAL;
+    }
+    if (s->qcow_version < 3) {
+        error_setg(errp, "%sonly defined for qcow2 version 3", p);
+        return -EINVAL;
+    }
+    if (z->zoned != QCOW2_ZONED_HOST_MANAGED) {
+        error_setg(errp, "%szoned %u is not a known model (1 = host-managed)",
+                   p, z->zoned);
+        return -EINVAL;
+    }
+    ret = zoned_check_geometry(s->size, z->zone_size, z->zone_capacity,
+                               z->conventional_zones, z->max_active_zones,
+                               z->max_open_zones, z->max_append_bytes, false,
+                               errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (z->nr_zones != DIV_ROUND_UP(s->size, z->zone_size)) {
+        error_setg(errp, "%snr_zones %u does not match the virtual size "
+                   "(%" PRIu64 " zones)", p, z->nr_zones,
+                   (uint64_t)DIV_ROUND_UP(s->size, z->zone_size));
+        return -EINVAL;
+    }
+    if (z->zonedmeta_size != (uint64_t)z->nr_zones * 8) {
+        error_setg(errp, "%szonedmeta_size %" PRIu64 " must be 8 * nr_zones "
+                   "(%" PRIu64 ")", p, z->zonedmeta_size,
+                   (uint64_t)z->nr_zones * 8);
+        return -EINVAL;
+    }
+    if (z->zonedmeta_offset == 0 ||
+        offset_into_cluster(s, z->zonedmeta_offset) ||
+        z->zonedmeta_offset > (uint64_t)s->file_size ||
+        z->zonedmeta_size > (uint64_t)s->file_size - z->zonedmeta_offset) {
+        error_setg(errp, "%szonedmeta_offset 0x%" PRIx64 " must be cluster "
+                   "aligned, after the header and inside the file", p,
+                   z->zonedmeta_offset);
+        return -EINVAL;
+    }
+    if (s->backing_file_offset) {
+        error_setg(errp, "Zoned images cannot have a backing file");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+#define ZONE_OPT_MODE        "zone.mode"
+#define ZONE_OPT_SIZE        "zone.size"
+#define ZONE_OPT_CAPACITY    "zone.capacity"
+#define ZONE_OPT_CONV        "zone.conventional_zones"
+#define ZONE_OPT_MAX_OPEN    "zone.max_open_zones"
+#define ZONE_OPT_MAX_ACTIVE  "zone.max_active_zones"
+#define ZONE_OPT_MAX_APPEND  "zone.max_append_bytes"
+
+void qcow2_zoned_create_opts_defaults(QemuOpts *opts)
+{
+    uint64_t size, cap;
+
+    if (!qemu_opt_get(opts, ZONE_OPT_MODE)) {
+        return;
+    }
+    /* The same defaults as qcow2_zoned_parse_create_opts(). */
+    size = qemu_opt_get_size(opts, ZONE_OPT_SIZE, 256 * MiB);
+    cap = qemu_opt_get_size(opts, ZONE_OPT_CAPACITY, size);
+    if (!qemu_opt_get(opts, ZONE_OPT_SIZE)) {
+        qemu_opt_set_number(opts, ZONE_OPT_SIZE, size, NULL);
+    }
+    if (!qemu_opt_get(opts, ZONE_OPT_CAPACITY)) {
+        qemu_opt_set_number(opts, ZONE_OPT_CAPACITY, cap, NULL);
+    }
+    if (!qemu_opt_get(opts, ZONE_OPT_CONV)) {
+        qemu_opt_set_number(opts, ZONE_OPT_CONV, 0, NULL);
+    }
+    if (!qemu_opt_get(opts, ZONE_OPT_MAX_OPEN)) {
+        qemu_opt_set_number(opts, ZONE_OPT_MAX_OPEN, 0, NULL);
+    }
+    if (!qemu_opt_get(opts, ZONE_OPT_MAX_ACTIVE)) {
+        qemu_opt_set_number(opts, ZONE_OPT_MAX_ACTIVE, 0, NULL);
+    }
+    if (!qemu_opt_get(opts, ZONE_OPT_MAX_APPEND)) {
+        qemu_opt_set_number(opts, ZONE_OPT_MAX_APPEND,
+                            MIN(64 * KiB, cap & ~(uint64_t)511), NULL);
+    }
+}
+
+int qcow2_zoned_parse_create_opts(QemuOpts *opts, Qcow2ZonedCreateParams *p,
+                                  Error **errp)
+{
+    static const char *const others[] = {
+        ZONE_OPT_SIZE, ZONE_OPT_CAPACITY, ZONE_OPT_CONV, ZONE_OPT_MAX_OPEN,
+        ZONE_OPT_MAX_ACTIVE, ZONE_OPT_MAX_APPEND,
+    };
+    const char *mode = qemu_opt_get(opts, ZONE_OPT_MODE);
+    const char *compat = qemu_opt_get(opts, "compat");
+    uint64_t size, conv, max_open, max_active, max_append;
+    size_t i;
+
+    memset(p, 0, sizeof(*p));
+    if (!mode) {
+        for (i = 0; i < ARRAY_SIZE(others); i++) {
+            if (qemu_opt_get(opts, others[i])) {
+                error_setg(errp, "Option '%s' requires zone.mode=host-managed",
+                           others[i]);
+                return -EINVAL;
+            }
+        }
+        return 0;
+    }
+    if (strcmp(mode, "host-managed")) {
+        error_setg(errp, "Parameter 'zone.mode' does not accept value '%s' "
+                   "(allowed: host-managed)", mode);
+        return -EINVAL;
+    }
+    if (compat && (!strcmp(compat, "0.10") || !strcmp(compat, "v2"))) {
+        error_setg(errp, "Zoned images require compat=1.1 (qcow2 version 3)");
+        return -EINVAL;
+    }
+    if (qemu_opt_get(opts, "backing_file")) {
+        error_setg(errp, "Zoned images cannot have a backing file");
+        return -EINVAL;
+    }
+    if (qemu_opt_get(opts, "data_file")) {
+        error_setg(errp, "Zoned images cannot have an external data file");
+        return -EINVAL;
+    }
+    if (qemu_opt_get_bool(opts, "extended_l2", false)) {
+        error_setg(errp, "Zoned images cannot have extended L2 entries");
+        return -EINVAL;
+    }
+    if (qemu_opt_get_bool(opts, "encryption", false) ||
+        qemu_opt_get(opts, "encrypt.format")) {
+        error_setg(errp, "Zoned images cannot be encrypted");
+        return -EINVAL;
+    }
+
+    size = ROUND_UP(qemu_opt_get_size(opts, "size", 0), BDRV_SECTOR_SIZE);
+    p->zoned = true;
+    p->zone_size = qemu_opt_get_size(opts, ZONE_OPT_SIZE, 256 * MiB);
+    p->zone_capacity = qemu_opt_get_size(opts, ZONE_OPT_CAPACITY,
+                                         p->zone_size);
+    conv = qemu_opt_get_number(opts, ZONE_OPT_CONV, 0);
+    max_open = qemu_opt_get_number(opts, ZONE_OPT_MAX_OPEN, 0);
+    max_active = qemu_opt_get_number(opts, ZONE_OPT_MAX_ACTIVE, 0);
+    /* The default never exceeds a small zone; explicit values are checked. */
+    max_append = qemu_opt_get_size(opts, ZONE_OPT_MAX_APPEND,
+                                   MIN(64 * KiB, p->zone_capacity &
+                                       ~(uint64_t)511));
+    if (zoned_check_geometry(size, p->zone_size, p->zone_capacity, conv,
+                             max_active, max_open, max_append, true,
+                             errp) < 0) {
+        return -EINVAL;
+    }
+    p->conventional_zones = conv;
+    p->max_open_zones = max_open;
+    p->max_active_zones = max_active;
+    p->max_append_bytes = max_append;
+    return 0;
+}
+
+int coroutine_fn qcow2_zoned_format(const char *filename,
+                                    const Qcow2ZonedCreateParams *p,
+                                    Error **errp)
+{
+    QDict *options = qdict_new();
+    BlockDriverState *bs;
+    BDRVQcow2State *s;
+    uint64_t nr_zones, region, i;
+    int64_t off = -1;
+    uint64_t *buf = NULL;
+    int ret;
+
+    qdict_put_str(options, "driver", "qcow2");
+    bs = bdrv_open(filename, options, BDRV_O_RDWR, errp);
+    if (!bs) {
+        return -EIO;
+    }
+    s = bs->opaque;
+    nr_zones = DIV_ROUND_UP(s->size, p->zone_size);
+    region = ROUND_UP(nr_zones * 8, s->cluster_size);
+
+    buf = qemu_try_blockalign(bs->file->bs, region);
+    if (!buf) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    memset(buf, 0, region);
+    for (i = 0; i < nr_zones; i++) {
+        uint64_t start = i * p->zone_size;
+
+        buf[i] = cpu_to_be64(i < p->conventional_zones ?
+                             start | QCOW2_ZONED_CONV_WP_FLAG : start);
+    }
+
+    qemu_co_mutex_lock(&s->lock);
+    off = qcow2_alloc_clusters(bs, region);
+    if (off >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    } else {
+        ret = off;
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = qcow2_grow_file(bs, off + region);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite(bs->file, off, region, buf, 0);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        goto out;
+    }
+
+    s->zoned_ext = (Qcow2ZonedHeaderExt) {
+        .zoned = QCOW2_ZONED_HOST_MANAGED,
+        .zone_size = p->zone_size,
+        .zone_capacity = p->zone_capacity,
+        .conventional_zones = p->conventional_zones,
+        .nr_zones = nr_zones,
+        .max_active_zones = p->max_active_zones,
+        .max_open_zones = p->max_open_zones,
+        .max_append_bytes = p->max_append_bytes,
+        .zonedmeta_size = nr_zones * 8,
+        .zonedmeta_offset = off,
+    };
+    s->has_zoned_ext = true;
+    s->incompatible_features |= QCOW2_INCOMPAT_ZONED;
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_update_header(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+out:
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write the zoned metadata");
+    }
+    qemu_vfree(buf);
+    bdrv_unref(bs);
+    return ret < 0 ? ret : 0;
+}
