@@ -116,14 +116,15 @@ fail:
 
 /* ---- L2 tables ----------------------------------------------------------------- */
 
-static int coroutine_fn l2_load(BlockDriverState *bs, uint64_t l2_offset,
-                                uint64_t **l2)
+static int coroutine_fn l2_load(BlockDriverState *bs, uint64_t l1_index,
+                                uint64_t l2_offset, uint64_t **l2)
 {
     BDRVQcow2State *s = bs->opaque;
 
     if (offset_into_cluster(s, l2_offset)) {
         qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#"
-                                PRIx64 " unaligned", l2_offset);
+                                PRIx64 " unaligned (L1 index: %#" PRIx64
+                                ")", l2_offset, l1_index);
         return -EIO;
     }
     return qcow2_cache_get(bs, s->l2_table_cache, l2_offset, (void **)l2);
@@ -146,6 +147,15 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
     if (new_offset < 0) {
         return new_offset;
     }
+    if (new_offset == 0) {
+        /*
+         * Only a broken refcount for the header cluster gets us here.  The
+         * header really is in use, so keep the reference just taken.
+         */
+        qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                "allocation of L2 table at offset 0");
+        return -EIO;
+    }
     ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
                                      s->refcount_block_cache);
     if (ret < 0) {
@@ -157,7 +167,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
         goto fail;
     }
     if (old_offset) {
-        ret = l2_load(bs, old_offset, &old_l2);
+        ret = l2_load(bs, l1_index, old_offset, &old_l2);
         if (ret < 0) {
             qcow2_cache_put(s->l2_table_cache, (void **)&l2);
             goto fail;
@@ -226,7 +236,8 @@ static int coroutine_fn get_cluster_table(BlockDriverState *bs,
                                 s->l1_table[l1_index] & L1E_OFFSET_MASK);
         return -EIO;
     }
-    ret = l2_load(bs, s->l1_table[l1_index] & L1E_OFFSET_MASK, l2);
+    ret = l2_load(bs, l1_index, s->l1_table[l1_index] & L1E_OFFSET_MASK,
+                  l2);
     if (ret < 0) {
         return ret;
     }
@@ -250,7 +261,7 @@ int coroutine_fn qcow2_get_l2_entry(BlockDriverState *bs, uint64_t offset,
     if (!l2_offset) {
         return 0;
     }
-    ret = l2_load(bs, l2_offset, &l2);
+    ret = l2_load(bs, l1_index, l2_offset, &l2);
     if (ret < 0) {
         return ret;
     }
@@ -287,7 +298,7 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
         *bytes = bytes_needed;
         return 0;
     }
-    ret = l2_load(bs, l2_offset, &l2);
+    ret = l2_load(bs, l1_index, l2_offset, &l2);
     if (ret < 0) {
         return ret;
     }

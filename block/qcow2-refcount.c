@@ -394,6 +394,12 @@ static int coroutine_fn write_new_refblock(BlockDriverState *bs, uint64_t rt,
     if (offset + s->cluster_size > QCOW_MAX_HOST_OFFSET) {
         return -EFBIG;
     }
+    if (offset == 0) {
+        /* The header lives there: its refcount must have been broken. */
+        qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                "allocation of refcount block at offset 0");
+        return -EIO;
+    }
     ret = qcow2_grow_file(bs, offset + s->cluster_size);
     if (ret < 0) {
         return ret;
@@ -845,10 +851,14 @@ void coroutine_fn qcow2_free_any_cluster(BlockDriverState *bs,
 
 /* ---- overlap checks ------------------------------------------------------------ */
 
-static inline bool ranges_overlap(int64_t a, int64_t alen,
-                                  int64_t b, int64_t blen)
+/*
+ * Offsets come straight from (possibly corrupted) metadata and may lie
+ * near 2^64, so compare distances instead of computing ends.
+ */
+static inline bool ranges_overlap(uint64_t a, uint64_t alen,
+                                  uint64_t b, uint64_t blen)
 {
-    return a < b + blen && b < a + alen;
+    return a >= b ? a - b < blen : b - a < alen;
 }
 
 int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,

@@ -651,11 +651,10 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     /* Snapshot table. */
     s->nb_snapshots = be32_to_cpu(header.nb_snapshots);
     s->snapshots_offset = be64_to_cpu(header.snapshots_offset);
-    if (s->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
-        error_setg(errp, "Too many snapshots");
-        ret = -EINVAL;
-        goto fail;
-    }
+    /*
+     * The size check in qcow2_validate_table() also enforces
+     * QCOW_MAX_SNAPSHOTS, and reports it the way QEMU does.
+     */
     ret = qcow2_validate_table(bs, s->snapshots_offset, s->nb_snapshots,
                                sizeof(QCowSnapshotHeader),
                                (int64_t)sizeof(QCowSnapshotHeader) *
