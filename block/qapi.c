@@ -34,6 +34,13 @@ QObject *bdrv_query_image_info(BlockDriverState *bs, Error **errp)
 
     /* The key order is the one QEMU 7.2 prints. */
     info = qobj_dict();
+    if (bs->drv->bdrv_query_snapshots) {
+        QObject *snaps = bs->drv->bdrv_query_snapshots(bs);
+
+        if (snaps) {
+            qdict_obj_put(info, "snapshots", snaps);
+        }
+    }
     if (bs->backing_file[0] && bs->backing_format[0]) {
         qdict_obj_put_str(info, "backing-filename-format",
                           bs->backing_format);
@@ -114,6 +121,39 @@ void bdrv_image_info_print_human(const QObject *info, GString *out)
         bfmt = info_str(info, "backing-filename-format");
         if (bfmt) {
             g_string_append_printf(out, "backing file format: %s\n", bfmt);
+        }
+    }
+    v = qdict_obj_get(info, "snapshots");
+    if (v && qobj_type(v) == QTYPE_LIST) {
+        size_t i;
+
+        g_string_append(out, "Snapshot list:\n");
+        g_string_append_printf(out, "%-10s%-17s%8s%20s%13s%11s\n", "ID",
+                               "TAG", "VM SIZE", "DATE", "VM CLOCK",
+                               "ICOUNT");
+        for (i = 0; i < qlist_obj_size(v); i++) {
+            QObject *sn = qlist_obj_get(v, i);
+            QObject *ic = qdict_obj_get(sn, "icount");
+            int64_t secs = qobj_get_int(qdict_obj_get(sn, "vm-clock-sec"));
+            int64_t nsec = qobj_get_int(qdict_obj_get(sn, "vm-clock-nsec"));
+            g_autoptr(GDateTime) date = g_date_time_new_from_unix_local(
+                qobj_get_int(qdict_obj_get(sn, "date-sec")));
+            g_autofree char *date_str =
+                date ? g_date_time_format(date, "%Y-%m-%d %H:%M:%S") : NULL;
+            g_autofree char *vm_size = size_to_str(
+                qobj_get_int(qdict_obj_get(sn, "vm-state-size")));
+            g_autofree char *clock = g_strdup_printf(
+                "%02d:%02d:%02d.%03d", (int)(secs / 3600),
+                (int)((secs / 60) % 60), (int)(secs % 60),
+                (int)(nsec / 1000000));
+            g_autofree char *icount =
+                ic ? g_strdup_printf("%" PRId64, qobj_get_int(ic))
+                   : g_strdup("");
+
+            g_string_append_printf(out, "%-9s %-16s %8s%20s%13s%11s\n",
+                                   info_str(sn, "id"), info_str(sn, "name"),
+                                   vm_size, date_str ? date_str : "",
+                                   clock, icount);
         }
     }
     v = qdict_obj_get(info, "format-specific");

@@ -186,6 +186,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, int l1_index)
         goto fail;
     }
     s->l1_table[l1_index] = new_offset | QCOW_OFLAG_COPIED;
+    s->linked_end = MAX(s->linked_end, new_offset + s->cluster_size);
     qcow2_meta_filter_add(s, new_offset, s->cluster_size);
     ret = qcow2_write_l1_entry(bs, l1_index);
     if (ret < 0) {
@@ -557,6 +558,8 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs,
     }
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    s->linked_end = MAX(s->linked_end, m->alloc_offset +
+                        ((int64_t)m->nb_clusters << s->cluster_bits));
 
     for (i = 0; i < m->nb_clusters; i++) {
         qcow2_free_any_cluster(bs, old[i]);
@@ -622,6 +625,8 @@ int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
     l2[l2_index] = cpu_to_be64(entry);
     qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    s->linked_end = MAX(s->linked_end,
+                        ROUND_UP(coffset + compressed_size, s->cluster_size));
     *host_offset = coffset;
     return 0;
 }

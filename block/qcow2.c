@@ -219,18 +219,51 @@ static int coroutine_fn read_snapshot_table(BlockDriverState *bs,
         s->snapshots[i].l1_table_offset = be64_to_cpu(h.l1_table_offset);
         s->snapshots[i].l1_size = be32_to_cpu(h.l1_size);
         s->snapshots[i].vm_state_size = be32_to_cpu(h.vm_state_size);
-        offset += extra + id_len + name_len;
-        if (offset - s->snapshots_offset > QCOW_MAX_SNAPSHOTS * 1024ULL) {
+        s->snapshots[i].date_sec = be32_to_cpu(h.date_sec);
+        s->snapshots[i].date_nsec = be32_to_cpu(h.date_nsec);
+        s->snapshots[i].vm_clock_nsec = be64_to_cpu(h.vm_clock_nsec);
+        s->snapshots[i].icount = UINT64_MAX;
+        if (extra >= 8) {
+            /* Extra data: 64-bit VM state size, disk size, icount. */
+            uint64_t ext[3] = { 0 };
+
+            ret = bdrv_co_pread(bs->file, offset, MIN(extra, sizeof(ext)),
+                                ext, 0);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to read snapshot table");
+                return ret;
+            }
+            s->snapshots[i].vm_state_size = be64_to_cpu(ext[0]);
+            if (extra >= 16) {
+                s->snapshots[i].disk_size = be64_to_cpu(ext[1]);
+            }
+            if (extra >= 24) {
+                s->snapshots[i].icount = be64_to_cpu(ext[2]);
+            }
+        }
+        offset += extra;
+        if (offset + id_len + name_len - s->snapshots_offset >
+            QCOW_MAX_SNAPSHOTS * 1024ULL) {
             error_setg(errp, "Snapshot table is too big");
             return -EFBIG;
         }
-        ret = qcow2_validate_table(bs, s->snapshots[i].l1_table_offset,
-                                   s->snapshots[i].l1_size, 8,
-                                   QCOW_MAX_L1_SIZE, "Snapshot L1 table",
-                                   errp);
+        s->snapshots[i].id_str = g_malloc0(id_len + 1);
+        s->snapshots[i].name = g_malloc0(name_len + 1);
+        ret = bdrv_co_pread(bs->file, offset, id_len,
+                            s->snapshots[i].id_str, 0);
+        if (ret >= 0) {
+            ret = bdrv_co_pread(bs->file, offset + id_len, name_len,
+                                s->snapshots[i].name, 0);
+        }
         if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read snapshot table");
             return ret;
         }
+        offset += id_len + name_len;
+        /*
+         * Like QEMU, a broken L1 table reference is not validated here:
+         * the active layer stays usable and "check" names the entry.
+         */
     }
     s->snapshots_size = offset - s->snapshots_offset;
     return 0;
@@ -879,6 +912,8 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
             /* Give back the space reserved ahead of allocation. */
             int64_t end = MAX(qcow2_get_last_allocated_end(bs),
                               s->open_file_size);
+
+            end = end < 0 ? end : MAX(end, s->linked_end);
 
             if (end > 0 && end < s->file_size) {
                 if (bdrv_co_truncate(bs->file, end, true, PREALLOC_MODE_OFF,
@@ -1883,6 +1918,38 @@ static QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
     return top;
 }
 
+/* The snapshot list of "qemu-img info", with QEMU's JSON keys. */
+static QObject *qcow2_query_snapshots(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QObject *list;
+    uint32_t i;
+
+    if (!s->nb_snapshots || !s->snapshots) {
+        return NULL;
+    }
+    list = qobj_list();
+    for (i = 0; i < s->nb_snapshots; i++) {
+        QCowSnapshot *sn = &s->snapshots[i];
+        QObject *d = qobj_dict();
+
+        if (sn->icount != UINT64_MAX) {
+            qdict_obj_put_int(d, "icount", sn->icount);
+        }
+        qdict_obj_put_int(d, "vm-clock-nsec",
+                          sn->vm_clock_nsec % 1000000000);
+        qdict_obj_put_str(d, "name", sn->name ? sn->name : "");
+        qdict_obj_put_int(d, "date-sec", sn->date_sec);
+        qdict_obj_put_int(d, "date-nsec", sn->date_nsec);
+        qdict_obj_put_int(d, "vm-clock-sec",
+                          sn->vm_clock_nsec / 1000000000);
+        qdict_obj_put_str(d, "id", sn->id_str ? sn->id_str : "");
+        qdict_obj_put_int(d, "vm-state-size", sn->vm_state_size);
+        qlist_obj_append(list, d);
+    }
+    return list;
+}
+
 BlockDriver bdrv_qcow2 = {
     .format_name                = "qcow2",
     .instance_size              = sizeof(BDRVQcow2State),
@@ -1909,6 +1976,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_measure               = qcow2_measure,
     .bdrv_get_info              = qcow2_get_info,
     .bdrv_get_specific_info     = qcow2_get_specific_info,
+    .bdrv_query_snapshots       = qcow2_query_snapshots,
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
     .bdrv_co_zone_report        = qcow2_co_zone_report,

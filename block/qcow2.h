@@ -197,6 +197,10 @@ typedef struct QCowSnapshot {
     char *name;
     uint64_t disk_size;
     uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;                 /* UINT64_MAX: not recorded */
 } QCowSnapshot;
 
 /*
@@ -370,6 +374,13 @@ typedef struct BDRVQcow2State {
     int64_t open_file_size;          /* its length at open (never trimmed) */
     int64_t zero_start;              /* at and above: never written by us */
     int64_t alloc_end;               /* end of the highest allocation */
+    /*
+     * End of the highest host cluster we made an L1/L2 entry point at.
+     * The close-time trim never goes below it: with corrupted refcounts
+     * (say a compressed descriptor overlapping a later allocation) the
+     * cluster may be unreferenced yet hold guest data.
+     */
+    int64_t linked_end;
     bool file_grown;                 /* we extended the file ahead */
     int64_t prealloc_step;
 
@@ -454,7 +465,9 @@ static inline void qcow2_meta_filter_add(BDRVQcow2State *s, uint64_t offset,
     if (!size) {
         return;
     }
-    last = (offset + size - 1) >> s->cluster_bits;
+    /* Saturate: corrupted snapshot entries may name ranges near 2^64. */
+    last = (offset + size - 1 < offset ? UINT64_MAX : offset + size - 1) >>
+           s->cluster_bits;
     for (c = offset >> s->cluster_bits; c <= last; c++) {
         uint64_t b = c & (QCOW2_META_FILTER_BITS - 1);
 

@@ -241,6 +241,8 @@ struct BlockDriver {
     /* Not coroutines; no I/O. */
     int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
     QObject *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
+    /* Internal snapshots as a QList of QEMU's SnapshotInfo dicts, or NULL. */
+    QObject *(*bdrv_query_snapshots)(BlockDriverState *bs);
 
     /* Consistency check and repair.  Coroutine context. */
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
