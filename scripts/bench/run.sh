@@ -7,3 +7,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 "$here/bench.py" throughput --build "$build"
 "$here/bench.py" callgrind --build "$build"
+"$here/bench.py" callgrind --build "$build" --fmt qcow2
+"$here/zoned.py" --build "$build"

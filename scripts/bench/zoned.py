@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+# Zoned write-path benchmarks: zoned qcow2 against non-zoned qcow2 (the
+# same workload, fresh images, interleaved) and fio on a preallocated raw
+# file, plus zone report and open times of images with many zones.
+#
+# Copyright (c) 2026 The zoned-qcow2 project authors
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""
+Usage: zoned.py [--build DIR] [--pairs N] [--dir DIR]
+
+seq-write: sequential 64k writes filling zones (zone.size=64M, no limits)
+of a fresh 1 GiB image at depth 1 and 32, cache=none, aio=io_uring; the
+ratio zoned/non-zoned is the cost of the zoned write path.
+zrp: wall time of `qemu-io -c 'zrp 0 65536'` on a 65,536-zone image.
+open: wall time of opening a 1,048,576-zone image (qemu-io -c 'zrp 0 1'),
+and the same for a non-zoned image of the same size (the difference is
+the zoned open cost).
+Zone append is not measured here yet: qemu-img bench has no append mode.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+from bench import fio_run, make_image, run
+
+
+def bench_write(qimg, img, depth, count):
+    out = run([qimg, "bench", "-f", "qcow2", "-t", "none", "-i", "io_uring",
+               "-w", "-c", str(count), "-d", str(depth), "-s", "64k",
+               img]).stdout
+    return float(re.search(r"Run completed in ([0-9.]+) seconds", out).group(1))
+
+
+def wall(cmd):
+    t0 = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--dir", default=os.environ.get("BENCH_DISK_DIR", "/var/tmp"))
+    args = ap.parse_args()
+    qimg = os.path.join(args.build, "qemu-img")
+    qio = os.path.join(args.build, "qemu-io")
+    d = tempfile.mkdtemp(prefix="zq-zbench-", dir=args.dir)
+    try:
+        img = os.path.join(d, "b.qcow2")
+        raw = os.path.join(d, "b.raw")
+        make_image(raw, 1 << 30)
+        count = (1 << 30) // 65536
+        zoned_opts = "zone.mode=host-managed,zone.size=64M"
+        for depth in (1, 32):
+            rz, rn, rf = [], [], []
+            for _ in range(args.pairs):
+                for opts, res in ((zoned_opts, rz), (None, rn)):
+                    if os.path.exists(img):
+                        os.unlink(img)
+                    cmd = [qimg, "create", "-q", "-f", "qcow2"]
+                    if opts:
+                        cmd += ["-o", opts]
+                    run(cmd + [img, "1G"])
+                    res.append(count / bench_write(qimg, img, depth, count))
+                rf.append(fio_run(raw, "64k", depth, True, "io_uring", count))
+            ratios = [a / b for a, b in zip(rz, rn)]
+            fr = [a / b for a, b in zip(rz, rf)]
+            print("seq-write-64k-d%d zoned  %s" % (depth, " ".join("%.0f" % x for x in rz)))
+            print("seq-write-64k-d%d plain  %s" % (depth, " ".join("%.0f" % x for x in rn)))
+            print("seq-write-64k-d%d zoned/plain %s median %.3f (cost %+.1f%%)" % (
+                depth, " ".join("%.2f" % x for x in ratios),
+                statistics.median(ratios), (1 / statistics.median(ratios) - 1) * 100))
+            print("seq-write-64k-d%d zoned/fio   median %.2f" % (depth, statistics.median(fr)))
+        os.unlink(raw)
+
+        for nz, zsize, label in ((65536, "64k", "zrp"), (1048576, "4k", "open")):
+            size = "%d" % (nz * (65536 if zsize == "64k" else 4096))
+            zimg = os.path.join(d, "many.qcow2")
+            pimg = os.path.join(d, "plain.qcow2")
+            run([qimg, "create", "-q", "-f", "qcow2", "-o",
+                 "zone.mode=host-managed,zone.size=%s" % zsize, zimg, size])
+            run([qimg, "create", "-q", "-f", "qcow2", pimg, size])
+            if label == "zrp":
+                t = [wall([qio, "-r", "-f", "qcow2", "-c", "zrp 0 %d" % nz, zimg])
+                     for _ in range(args.pairs)]
+                print("zrp of %d zones (qemu-io, output included): median %.3f s" %
+                      (nz, statistics.median(t)))
+            tz = [wall([qio, "-r", "-f", "qcow2", "-c", "zrp 0 1", zimg])
+                  for _ in range(args.pairs)]
+            tp = [wall([qio, "-r", "-f", "qcow2", "-c", "length", pimg])
+                  for _ in range(args.pairs)]
+            print("open+close of %d-zone image: median %.3f s (non-zoned: %.3f s)" %
+                  (nz, statistics.median(tz), statistics.median(tp)))
+            os.unlink(zimg)
+            os.unlink(pimg)
+    finally:
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    main()
