@@ -36,7 +36,34 @@ typedef struct BenchData {
     int in_flight;
     bool in_flush;
     uint64_t offset;
+
+    /*
+     * --zone-append (ours, not QEMU's): each write is a zone append to the
+     * zone containing its offset.  The result offset of a request in
+     * flight lives in a slot taken from a free stack of @nrreq slots.
+     */
+    bool zone_append;
+    uint64_t zone_size;
+    struct BenchAppendSlot *slots;
+    struct BenchAppendSlot **free_slots;
+    int nr_free_slots;
 } BenchData;
+
+typedef struct BenchAppendSlot {
+    BenchData *b;
+    int64_t offset;
+} BenchAppendSlot;
+
+static void bench_cb(void *opaque, int ret);
+
+static void bench_append_cb(void *opaque, int ret)
+{
+    BenchAppendSlot *slot = opaque;
+    BenchData *b = slot->b;
+
+    b->free_slots[b->nr_free_slots++] = slot;
+    bench_cb(b, ret);
+}
 
 static void bench_undrained_flush_cb(void *opaque, int ret)
 {
@@ -90,7 +117,13 @@ static void bench_cb(void *opaque, int ret)
         b->in_flight++;
         b->offset += b->step;
         b->offset %= b->image_size;
-        if (b->write) {
+        if (b->zone_append) {
+            BenchAppendSlot *slot = b->free_slots[--b->nr_free_slots];
+
+            slot->offset = offset & ~(int64_t)(b->zone_size - 1);
+            blk_aio_zone_append(b->blk, &slot->offset, &b->qiov, 0,
+                                bench_append_cb, slot);
+        } else if (b->write) {
             blk_aio_pwritev(b->blk, offset, &b->qiov, 0, bench_cb, b);
         } else {
             blk_aio_preadv(b->blk, offset, &b->qiov, 0, bench_cb, b);
@@ -106,12 +139,14 @@ int img_bench(int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { "pattern", required_argument, NULL, OPTION_PATTERN },
         { "no-drain", no_argument, NULL, OPTION_NO_DRAIN },
+        { "zone-append", no_argument, NULL, OPTION_ZONE_APPEND },
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
     const char *filename, *fmt = NULL;
     bool quiet = false, image_opts = false, is_write = false;
     bool force_share = false, writethrough = false, drain_on_flush = true;
+    bool zone_append = false;
     int count = 75000, depth = 64, pattern = 0, flush_interval = 0;
     int64_t offset = 0, bufsize = 4096, step = 0, image_size, t0, t1;
     BlockBackend *blk;
@@ -220,6 +255,11 @@ int img_bench(int argc, char **argv)
         case OPTION_NO_DRAIN:
             drain_on_flush = false;
             break;
+        case OPTION_ZONE_APPEND:
+            zone_append = true;
+            flags |= BDRV_O_RDWR;
+            is_write = true;
+            break;
         case OPTION_IMAGE_OPTS:
             image_opts = true;
             break;
@@ -268,9 +308,28 @@ int img_bench(int argc, char **argv)
         .flush_interval = flush_interval,
         .drain_on_flush = drain_on_flush,
     };
+    if (zone_append) {
+        const BlockLimits *bl = bdrv_get_limits(blk_bs(blk));
+        int i;
+
+        if (bl->zoned == BLK_Z_NONE || !bl->zone_size) {
+            error_report("--zone-append needs a zoned image");
+            goto out;
+        }
+        data.zone_append = true;
+        data.zone_size = bl->zone_size;
+        data.slots = g_new0(BenchAppendSlot, depth);
+        data.free_slots = g_new(BenchAppendSlot *, depth);
+        for (i = 0; i < depth; i++) {
+            data.slots[i].b = &data;
+            data.free_slots[i] = &data.slots[i];
+        }
+        data.nr_free_slots = depth;
+    }
     printf("Sending %d %s requests, %d bytes each, %d in parallel "
            "(starting at offset %" PRId64 ", step size %d)\n",
-           data.n, data.write ? "write" : "read", data.bufsize, data.nrreq,
+           data.n, data.zone_append ? "zone append" :
+           data.write ? "write" : "read", data.bufsize, data.nrreq,
            (int64_t)data.offset, data.step);
     if (flush_interval) {
         printf("Sending flush every %d requests\n", flush_interval);
@@ -291,6 +350,8 @@ int img_bench(int argc, char **argv)
     ret = 0;
 
 out:
+    g_free(data.slots);
+    g_free(data.free_slots);
     qemu_vfree(data.buf);
     blk_unref(blk);
     return ret;

@@ -25,6 +25,7 @@ enum {
     OPTION_PATTERN,
     OPTION_FORCE,
     OPTION_TARGET_IS_ZERO,
+    OPTION_ZONE_APPEND,
 };
 
 typedef enum OutputFormat {

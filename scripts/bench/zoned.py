@@ -15,7 +15,10 @@ zrp: wall time of `qemu-io -c 'zrp 0 65536'` on a 65,536-zone image.
 open: wall time of opening a 1,048,576-zone image (qemu-io -c 'zrp 0 1'),
 and the same for a non-zoned image of the same size (the difference is
 the zoned open cost).
-Zone append is not measured here yet: qemu-img bench has no append mode.
+append: zone appends (our `qemu-img bench --zone-append`) at depth 32,
+64k each, into one zone at a time (filling a 1 GiB image zone by zone)
+and spread round robin over 8 zones (-S 64M on a 512 MiB image), against
+sequential writes of the same bytes at depth 32 to a fresh zoned image.
 """
 
 import argparse
@@ -30,10 +33,10 @@ import time
 from bench import fio_run, make_image, run
 
 
-def bench_write(qimg, img, depth, count):
+def bench_write(qimg, img, depth, count, extra=("-w",)):
     out = run([qimg, "bench", "-f", "qcow2", "-t", "none", "-i", "io_uring",
-               "-w", "-c", str(count), "-d", str(depth), "-s", "64k",
-               img]).stdout
+               "-c", str(count), "-d", str(depth), "-s", "64k"]
+              + list(extra) + [img]).stdout
     return float(re.search(r"Run completed in ([0-9.]+) seconds", out).group(1))
 
 
@@ -81,6 +84,26 @@ def main():
                 statistics.median(ratios), (1 / statistics.median(ratios) - 1) * 100))
             print("seq-write-64k-d%d zoned/fio   median %.2f" % (depth, statistics.median(fr)))
         os.unlink(raw)
+
+        def fresh(size):
+            if os.path.exists(img):
+                os.unlink(img)
+            run([qimg, "create", "-q", "-f", "qcow2", "-o", zoned_opts, img, size])
+
+        for label, size, extra in (("one zone", "1G", ["--zone-append"]),
+                                   ("8 zones", "512M",
+                                    ["--zone-append", "-S", "64M"])):
+            n = (int(size[:-1]) << (30 if size.endswith("G") else 20)) // 65536
+            ra, rw = [], []
+            for _ in range(args.pairs):
+                fresh(size)
+                ra.append(n / bench_write(qimg, img, 32, n, extra))
+                fresh(size)
+                rw.append(n / bench_write(qimg, img, 32, n))
+            ratios = [a / b for a, b in zip(ra, rw)]
+            print("zone-append-64k-d32 (%s) append/write %s median %.2f" % (
+                label, " ".join("%.2f" % x for x in ratios),
+                statistics.median(ratios)))
 
         for nz, zsize, label in ((65536, "64k", "zrp"), (1048576, "4k", "open")):
             size = "%d" % (nz * (65536 if zsize == "64k" else 4096))
