@@ -1287,7 +1287,7 @@ BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
 {
     BlockMeasureInfo *info;
     uint64_t cluster_size, refcount_bits, virtual_size, required = 0;
-    uint64_t l2_tables;
+    uint64_t l2_tables, zoned_meta = 0;
     const char *str;
     int version;
     PreallocMode prealloc = PREALLOC_MODE_OFF;
@@ -1389,8 +1389,25 @@ BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
         required = virtual_size;
     }
 
+    /*
+     * A zoned image also stores one write pointer per zone; count those
+     * clusters as data so their refcount overhead is included too.
+     */
+    if (qemu_opt_get(opts, "zone.mode")) {
+        uint64_t zone_size = qemu_opt_get_size(opts, "zone.size", 256 * MiB);
+
+        if (zone_size < 4096 || !is_power_of_2(zone_size)) {
+            error_setg(errp, "zone.size must be a power of two of at least "
+                       "4 KiB");
+            return NULL;
+        }
+        zoned_meta = ROUND_UP(8 * DIV_ROUND_UP(virtual_size, zone_size),
+                              cluster_size);
+    }
+
     info = g_new0(BlockMeasureInfo, 1);
-    info->fully_allocated = qcow2_prealloc_size(virtual_size, cluster_size,
+    info->fully_allocated = qcow2_prealloc_size(virtual_size + zoned_meta,
+                                                cluster_size,
                                                 ctz64(refcount_bits));
     info->required = info->fully_allocated - virtual_size + required;
     /* Only shown when both sides could carry persistent bitmaps. */
