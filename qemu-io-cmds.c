@@ -287,6 +287,25 @@ static void read_help(void)
 "\n");
 }
 
+/*
+ * Parse the "offset len" pair at @args[0] and @args[1] (sizes with
+ * suffixes); on error print why and return the negative errno.
+ */
+static int parse_offset_len(char **args, int64_t *offset, int64_t *len)
+{
+    *offset = tool_cvtnum(args[0]);
+    if (*offset < 0) {
+        tool_print_cvtnum_err(*offset, args[0]);
+        return *offset;
+    }
+    *len = tool_cvtnum(args[1]);
+    if (*len < 0) {
+        tool_print_cvtnum_err(*len, args[1]);
+        return *len;
+    }
+    return 0;
+}
+
 static int read_f(BlockBackend *blk, int argc, char **argv);
 
 static const QemuIOCommand read_cmd = {
@@ -360,17 +379,11 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
 
-    offset = tool_cvtnum(argv[optind]);
-    if (offset < 0) {
-        tool_print_cvtnum_err(offset, argv[optind]);
-        return offset;
+    ret = parse_offset_len(&argv[optind], &offset, &count);
+    if (ret < 0) {
+        return ret;
     }
     optind++;
-    count = tool_cvtnum(argv[optind]);
-    if (count < 0) {
-        tool_print_cvtnum_err(count, argv[optind]);
-        return count;
-    }
     if (count > QEMUIO_MAX_BYTES) {
         printf("length cannot exceed %" PRIu64 ", given %s\n",
                (uint64_t)QEMUIO_MAX_BYTES, argv[optind]);
@@ -547,17 +560,11 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
 
-    offset = tool_cvtnum(argv[optind]);
-    if (offset < 0) {
-        tool_print_cvtnum_err(offset, argv[optind]);
-        return offset;
+    ret = parse_offset_len(&argv[optind], &offset, &count);
+    if (ret < 0) {
+        return ret;
     }
     optind++;
-    count = tool_cvtnum(argv[optind]);
-    if (count < 0) {
-        tool_print_cvtnum_err(count, argv[optind]);
-        return count;
-    }
     if (count > QEMUIO_MAX_BYTES && !(flags & BDRV_REQ_NO_FALLBACK)) {
         printf("length cannot exceed %" PRIu64 " without -n, given %s\n",
                (uint64_t)QEMUIO_MAX_BYTES, argv[optind]);
@@ -1138,22 +1145,6 @@ static inline uint64_t to_sectors(uint64_t bytes)
     return bytes >> BDRV_SECTOR_BITS;
 }
 
-/* Parse "offset len" of the zone commands; false after printing why. */
-static bool parse_two_nums(char **argv, int64_t *a, int64_t *b)
-{
-    *a = tool_cvtnum(argv[1]);
-    if (*a < 0) {
-        tool_print_cvtnum_err(*a, argv[1]);
-        return false;
-    }
-    *b = tool_cvtnum(argv[2]);
-    if (*b < 0) {
-        tool_print_cvtnum_err(*b, argv[2]);
-        return false;
-    }
-    return true;
-}
-
 static int zone_report_f(BlockBackend *blk, int argc, char **argv)
 {
     BlockZoneDescriptor *zones;
@@ -1161,8 +1152,9 @@ static int zone_report_f(BlockBackend *blk, int argc, char **argv)
     unsigned int nr_zones, i;
     int ret;
 
-    if (!parse_two_nums(argv, &offset, &nr)) {
-        return -EINVAL;
+    ret = parse_offset_len(&argv[1], &offset, &nr);
+    if (ret < 0) {
+        return ret;
     }
     if (nr > UINT_MAX) {
         printf("Number of zones must be less than 2^32\n");
@@ -1202,8 +1194,9 @@ static int zone_mgmt(BlockBackend *blk, char **argv, BlockZoneOp op,
     int64_t offset, len;
     int ret;
 
-    if (!parse_two_nums(argv, &offset, &len)) {
-        return -EINVAL;
+    ret = parse_offset_len(&argv[1], &offset, &len);
+    if (ret < 0) {
+        return ret;
     }
     ret = blk_zone_mgmt(blk, op, offset, len);
     if (ret < 0) {
@@ -1501,17 +1494,11 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
 
-    offset = tool_cvtnum(argv[optind]);
-    if (offset < 0) {
-        tool_print_cvtnum_err(offset, argv[optind]);
-        return offset;
+    ret = parse_offset_len(&argv[optind], &offset, &bytes);
+    if (ret < 0) {
+        return ret;
     }
     optind++;
-    bytes = tool_cvtnum(argv[optind]);
-    if (bytes < 0) {
-        tool_print_cvtnum_err(bytes, argv[optind]);
-        return bytes;
-    }
     if (bytes > QEMUIO_MAX_BYTES) {
         printf("length cannot exceed %" PRIu64 ", given %s\n",
                (uint64_t)QEMUIO_MAX_BYTES, argv[optind]);
