@@ -408,6 +408,29 @@ static QObject *parse_number(JSONParser *js)
 
 static QObject *parse_value(JSONParser *js);
 
+/*
+ * After a member of a dict or list: consume the closing bracket (return 1)
+ * or a separator (return 0); anything else is an error (return -1).
+ */
+static int after_member(JSONParser *js, char close, const char *what)
+{
+    skip_ws(js);
+    if (*js->p == close) {
+        js->p++;
+        return 1;
+    }
+    if (*js->p == '\0') {
+        json_error(js, "premature EOI");
+        return -1;
+    }
+    if (*js->p != ',') {
+        json_error(js, "expected separator in %s", what);
+        return -1;
+    }
+    js->p++;
+    return 0;
+}
+
 static QObject *parse_dict(JSONParser *js)
 {
     QObject *dict = qobj_dict();
@@ -468,20 +491,12 @@ static QObject *parse_dict(JSONParser *js)
         }
         qdict_obj_put(dict, key, v);
         g_free(key);
-        skip_ws(js);
-        if (*js->p == '}') {
-            js->p++;
+        switch (after_member(js, '}', "dict")) {
+        case 1:
             return dict;
-        }
-        if (*js->p == '\0') {
-            json_error(js, "premature EOI");
+        case -1:
             goto fail;
         }
-        if (*js->p != ',') {
-            json_error(js, "expected separator in dict");
-            goto fail;
-        }
-        js->p++;
     }
 
 fail:
@@ -506,20 +521,12 @@ static QObject *parse_list(JSONParser *js)
             goto fail;
         }
         qlist_obj_append(list, v);
-        skip_ws(js);
-        if (*js->p == ']') {
-            js->p++;
+        switch (after_member(js, ']', "list")) {
+        case 1:
             return list;
-        }
-        if (*js->p == '\0') {
-            json_error(js, "premature EOI");
+        case -1:
             goto fail;
         }
-        if (*js->p != ',') {
-            json_error(js, "expected separator in list");
-            goto fail;
-        }
-        js->p++;
     }
 
 fail:

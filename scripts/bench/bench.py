@@ -37,20 +37,38 @@ import tempfile
 
 QEMU_IMG_REF = "/usr/bin/qemu-img"
 
-# name -> (block size, depth, write?)
+# name -> (block size, depth, write?, random?)
 WORKLOADS = {
-    "seq-write-64k-d32": ("64k", 32, True),
-    "seq-read-64k-d32": ("64k", 32, False),
-    "read-4k-d1": ("4k", 1, False),
-    "read-4k-d32": ("4k", 32, False),
-    "write-4k-d1": ("4k", 1, True),
+    "seq-write-64k-d32": ("64k", 32, True, False),
+    "seq-read-64k-d32": ("64k", 32, False, False),
+    "read-4k-d1": ("4k", 1, False, False),
+    "read-4k-d32": ("4k", 32, False, False),
+    "write-4k-d1": ("4k", 1, True, False),
+    # "Random" 4k: qemu-img bench has no random mode, so both qemu-img
+    # benches step through the image with a stride of an odd number of
+    # blocks, which visits every block once in a scattered order (the
+    # block count is a power of two); fio uses its own random offsets.
+    "randread-4k-d1": ("4k", 1, False, True),
+    "randread-4k-d32": ("4k", 32, False, True),
+    "randwrite-4k-d1": ("4k", 1, True, True),
+    "randwrite-4k-d32": ("4k", 32, True, True),
     # qcow2 only: sequential 64k writes into a freshly created image, so
     # every request allocates (the image is recreated before each run).
-    "alloc-write-64k-d32": ("64k", 32, True),
-    "alloc-write-64k-d1": ("64k", 1, True),
+    "alloc-write-64k-d32": ("64k", 32, True, False),
+    "alloc-write-64k-d1": ("64k", 1, True, False),
 }
 FRESH = ("alloc-write-64k-d32", "alloc-write-64k-d1")
 SIZES = {"4k": 4096, "64k": 65536}
+# Requests per run for 4k workloads (a whole 1 GiB image at depth 1 would
+# take half a minute per run on the disk).
+COUNT_4K = {1: 30000, 32: 120000}
+
+
+def stride_blocks(nblocks):
+    # An odd stride near the golden section of the image: coprime with a
+    # power-of-two block count, and far from sequential.
+    k = int(nblocks * 0.6180339887)
+    return k | 1
 
 
 def run(cmd, **kw):
@@ -79,9 +97,11 @@ def make_image(path, size):
         os.fsync(f.fileno())
 
 
-def qemu_img_bench(tool, img, fmt, bs, depth, write, aio, count):
+def qemu_img_bench(tool, img, fmt, bs, depth, write, aio, count, step=0):
     cmd = [tool, "bench", "-f", fmt, "-t", "none", "-i", aio,
            "-c", str(count), "-d", str(depth), "-s", bs]
+    if step:
+        cmd += ["-S", str(step)]
     if write:
         cmd += ["-w", "--pattern=0x5a"]
     cmd.append(img)
@@ -93,16 +113,15 @@ def qemu_img_bench(tool, img, fmt, bs, depth, write, aio, count):
     return float(m.group(1))
 
 
-def timed(fn, *args):
-    return fn(*args)
-
-
-def fio_run(img, bs, depth, write, aio, count):
+def fio_run(img, bs, depth, write, aio, count, rand=False):
     engine = {"native": "libaio", "io_uring": "io_uring",
               "threads": "psync"}[aio]
     nbytes = SIZES[bs] * count
+    rw = ("write" if write else "read")
+    if rand:
+        rw = "rand" + rw
     cmd = ["fio", "--name=b", "--filename=" + img, "--direct=1",
-           "--rw=" + ("write" if write else "read"), "--bs=" + bs,
+           "--rw=" + rw, "--bs=" + bs,
            "--ioengine=" + engine, "--io_size=%d" % nbytes,
            "--output-format=json", "--allow_file_create=0"]
     if engine == "psync":
@@ -120,6 +139,23 @@ def rate_line(name, vals):
     return "%-8s %s" % (name, " ".join("%9.0f" % v for v in vals))
 
 
+def ratio_line(label, num, den):
+    ratios = [a / b for a, b in zip(num, den)]
+    med = statistics.median(ratios)
+    print("%-10s" % label + " ".join("%.2f" % x for x in ratios)
+          + "  median %.2f" % med)
+    return med
+
+
+def fresh_raw(path, size):
+    # A new sparse raw file: what a fresh qcow2 image's data area is to the
+    # host filesystem, so fio on it is the floor for allocating writes.
+    if os.path.exists(path):
+        os.unlink(path)
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
 def throughput(args):
     ours = os.path.join(args.build, "qemu-img")
     have_ref = os.access(QEMU_IMG_REF, os.X_OK)
@@ -130,10 +166,13 @@ def throughput(args):
     print("# throughput in requests/s; ratios are per interleaved pair")
     print("# images: preallocated raw, %d MiB, cache=none (O_DIRECT)" %
           (img_size >> 20))
+    print("# fio runs on the preallocated raw file; for fresh-image workloads"
+          " fio-new also runs on a new sparse raw file")
     summary = []
     for place in args.where.split(","):
         d = tempfile.mkdtemp(prefix="zq-bench-", dir=places[place])
         raw = os.path.join(d, "bench.raw")
+        sparse = os.path.join(d, "new.raw")
         img = raw if args.fmt == "raw" else os.path.join(d, "bench.qcow2")
         try:
             make_image(raw, img_size)
@@ -141,49 +180,61 @@ def throughput(args):
                 make_qcow2(raw, img, False, img_size)
             for aio in args.aio.split(","):
                 for w in workloads:
-                    bs, depth, write = WORKLOADS[w]
-                    count = (img_size // SIZES[bs])
+                    bs, depth, write, rand = WORKLOADS[w]
+                    nblocks = img_size // SIZES[bs]
+                    count = nblocks
+                    if bs == "4k":
+                        count = min(count, COUNT_4K[depth])
                     if args.quick:
                         count = min(count, 20000)
+                    step = SIZES[bs] * stride_blocks(nblocks) if rand else 0
                     fresh = w in FRESH
                     if fresh and args.fmt != "qcow2":
                         continue
-                    r_ours, r_ref, r_fio = [], [], []
+                    r_ours, r_ref, r_fio, r_new = [], [], [], []
                     for _ in range(args.pairs):
                         if fresh:
                             make_qcow2(raw, img, True, img_size)
-                        t = timed(qemu_img_bench, ours, img, args.fmt, bs,
-                                  depth, write, aio, count)
+                        t = qemu_img_bench(ours, img, args.fmt, bs, depth,
+                                           write, aio, count, step)
                         r_ours.append(count / t)
                         if have_ref:
                             if fresh:
                                 make_qcow2(raw, img, True, img_size)
-                            t = timed(qemu_img_bench, QEMU_IMG_REF, img,
-                                      args.fmt, bs, depth, write, aio, count)
+                            t = qemu_img_bench(QEMU_IMG_REF, img, args.fmt,
+                                               bs, depth, write, aio, count,
+                                               step)
                             r_ref.append(count / t)
                         if have_fio:
                             # fio always runs on the preallocated raw file:
                             # the hardware limit.
                             r_fio.append(fio_run(raw, bs, depth, write, aio,
-                                                 count))
-                    print("\n## %s %s aio=%s" % (place, w, aio))
+                                                 count, rand))
+                            if fresh:
+                                fresh_raw(sparse, img_size)
+                                r_new.append(fio_run(sparse, bs, depth, write,
+                                                     aio, count, rand))
+                                os.unlink(sparse)
+                    print("\n## %s %s aio=%s (%d requests%s)" %
+                          (place, w, aio, count,
+                           ", stride %d" % step if step else ""))
                     print(rate_line("ours", r_ours))
                     line = "%s %s %s" % (place, w, aio)
                     if r_ref:
                         print(rate_line("qemu", r_ref))
-                        ratios = [a / b for a, b in zip(r_ours, r_ref)]
-                        print("ours/qemu " + " ".join("%.2f" % x for x in ratios)
-                              + "  median %.2f" % statistics.median(ratios))
-                        line += "  ours/qemu %.2f" % statistics.median(ratios)
+                        line += "  ours/qemu %.2f" % ratio_line(
+                            "ours/qemu", r_ours, r_ref)
                     if r_fio:
                         print(rate_line("fio", r_fio))
-                        ratios = [a / b for a, b in zip(r_ours, r_fio)]
-                        print("ours/fio  " + " ".join("%.2f" % x for x in ratios)
-                              + "  median %.2f" % statistics.median(ratios))
-                        line += "  ours/fio %.2f" % statistics.median(ratios)
+                        line += "  ours/fio %.2f" % ratio_line(
+                            "ours/fio", r_ours, r_fio)
                         if r_ref:
-                            ratios = [a / b for a, b in zip(r_ref, r_fio)]
-                            line += "  qemu/fio %.2f" % statistics.median(ratios)
+                            line += "  qemu/fio %.2f" % statistics.median(
+                                [a / b for a, b in zip(r_ref, r_fio)])
+                    if r_new:
+                        print(rate_line("fio-new", r_new))
+                        line += "  ours/fio-new %.2f" % ratio_line(
+                            "ours/new", r_ours, r_new)
                     summary.append(line)
                     sys.stdout.flush()
         finally:

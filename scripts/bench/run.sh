@@ -6,6 +6,8 @@ set -e
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 "$here/bench.py" throughput --build "$build"
+"$here/bench.py" throughput --build "$build" --fmt qcow2 --where disk \
+    --aio io_uring,native
 "$here/bench.py" callgrind --build "$build"
 "$here/bench.py" callgrind --build "$build" --fmt qcow2
 "$here/zoned.py" --build "$build"
