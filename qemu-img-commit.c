@@ -83,31 +83,16 @@ static int commit_copy(BlockBackend *top, BlockBackend *base)
 
 /*
  * Make every cluster of the top unallocated so that reads go to the
- * base again.  This relies on a discard of a node without an attached
- * backing file leaving clusters unallocated (not zero-flagged); check it
- * rather than trust it, since zero clusters would hide the base's data.
+ * base again.  Formats that cannot (no make_empty) keep their data, as
+ * with QEMU.
  */
 static int commit_empty_top(BlockBackend *blk, const char *filename)
 {
-    BlockDriverState *bs = blk_bs(blk);
-    int64_t size = blk_getlength(blk), offset, n;
-    int r = size < 0 ? (int)size : blk_pdiscard(blk, 0, size);
+    int r = bdrv_make_empty(blk_bs(blk));
 
-    if (r < 0) {
+    if (r < 0 && r != -ENOTSUP) {
         error_report("Could not empty %s: %s", filename, strerror(-r));
         return -1;
-    }
-    for (offset = 0; offset < size; offset += n) {
-        r = bdrv_block_status(bs, offset, size - offset, &n, NULL, NULL);
-        if (r < 0) {
-            error_report("Could not empty %s: %s", filename, strerror(-r));
-            return -1;
-        }
-        if ((r & BDRV_BLOCK_ALLOCATED) && (r & BDRV_BLOCK_ZERO)) {
-            error_report("Could not empty %s: discarding left zero clusters "
-                         "at offset %" PRId64, filename, offset);
-            return -1;
-        }
     }
     return 0;
 }
@@ -177,11 +162,13 @@ int img_commit(int argc, char **argv)
     filename = argv[optind];
 
     /*
-     * The top is opened without its backing chain so that the base can
-     * be opened writable on its own; discarding then makes the top's
-     * clusters unallocated (a discard with a backing file reads as zero).
+     * The top is opened with its backing chain (read-only), as QEMU
+     * does, so that a chain in use elsewhere is refused the same way.
+     * The chain is then dropped so that the base can be opened writable
+     * on its own; discarding then makes the top's clusters unallocated
+     * (a discard with a backing file reads as zero).
      */
-    flags = BDRV_O_RDWR | BDRV_O_UNMAP | BDRV_O_NO_BACKING;
+    flags = BDRV_O_RDWR | BDRV_O_UNMAP;
     if (tool_parse_cache_mode(cache, &flags, &writethrough) < 0) {
         error_report("Invalid cache option: %s", cache);
         return 1;
@@ -223,9 +210,10 @@ int img_commit(int argc, char **argv)
         if (bs->backing_format[0]) {
             qdict_put_str(options, "driver", bs->backing_format);
         }
+        bdrv_unref_child(bs, bs->backing);
         base_blk = blk_new_open(base_path, options, BDRV_O_RDWR, &err);
         if (!base_blk) {
-            error_prepend(&err, "Could not open '%s': ", base_path);
+            /* QEMU's reopen of the base read-write words it bare. */
             error_report_err(err);
             goto out;
         }

@@ -405,6 +405,43 @@ out:
     return ret;
 }
 
+/*
+ * With -B the target is opened without its backing file (recorded only,
+ * never read here).  QEMU opens that backing chain read-only with the
+ * target, so a backing file in use elsewhere is refused the same way:
+ * hold it likewise until the end (*pblk, NULL if there is none).
+ * Returns 0, or -1 after reporting the error.
+ */
+static int convert_hold_backing(BlockBackend *target,
+                                const char *out_filename,
+                                BlockBackend **pblk)
+{
+    BlockDriverState *bs = blk_bs(target);
+    g_autofree char *path = NULL;
+    Error *err = NULL;
+    QDict *options;
+
+    *pblk = NULL;
+    if (!bs->backing_file[0]) {
+        return 0;
+    }
+    path = bdrv_get_full_backing_filename(bs, &err);
+    if (path) {
+        options = qdict_new();
+        if (bs->backing_format[0]) {
+            qdict_put_str(options, "driver", bs->backing_format);
+        }
+        *pblk = blk_new_open(path, options, 0, &err);
+    }
+    if (!*pblk) {
+        error_prepend(&err, "Could not open '%s': Could not open backing "
+                      "file: ", out_filename);
+        error_report_err(err);
+        return -1;
+    }
+    return 0;
+}
+
 int img_convert(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -423,8 +460,9 @@ int img_convert(int argc, char **argv)
     bool image_opts = false, tgt_image_opts = false, force_share = false;
     bool target_is_zero = false, writethrough, src_writethrough = false;
     bool copy_range = false, progress_started = false;
-    int num_coroutines = 8, flags, src_flags = 0;
+    int num_coroutines = 8, flags, src_flags = BDRV_O_NO_SHARE;
     ConvertState s = { .wr_in_order = true, .min_sparse = 4 * KiB };
+    BlockBackend *backing_blk = NULL;
     BlockDriver *drv = NULL;
     int64_t sval;
     int c, i, ret = 1;
@@ -623,6 +661,10 @@ int img_convert(int argc, char **argv)
     if (!s.target) {
         goto out;
     }
+    if (out_baseimg &&
+        convert_hold_backing(s.target, out_filename, &backing_blk) < 0) {
+        goto out;
+    }
     if (skip_create && s.compressed &&
         !blk_bs(s.target)->drv->bdrv_co_pwritev_compressed_part) {
         error_report("Compression not supported for this file format");
@@ -660,6 +702,9 @@ int img_convert(int argc, char **argv)
 out:
     if (progress_started) {
         img_progress_end();
+    }
+    if (backing_blk) {
+        blk_unref(backing_blk);
     }
     if (s.target) {
         blk_unref(s.target);

@@ -163,8 +163,10 @@ int img_info(int argc, char **argv)
         }
         g_hash_table_add(seen, g_strdup(cur_name));
 
-        blk = img_open(image_opts, cur_name, cur_fmt, BDRV_O_NO_BACKING,
-                       false, false, force_share);
+        /* Metadata only: QEMU's info takes no read permission. */
+        blk = img_open(image_opts, cur_name, cur_fmt,
+                       BDRV_O_NO_BACKING | BDRV_O_NO_IO, false, false,
+                       force_share);
         if (!blk) {
             ret = 1;
             break;

@@ -72,7 +72,8 @@ void img_help(void)
 "  map [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n"
 "  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--image-opts] [-f fmt] filename]\n"
 "  rebase [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename\n"
-"  resize [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size\n"
+"  resize [--object objectdef] [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size\n"
+"  snapshot [--object objectdef] [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
 "\n"
 "Command parameters:\n"
 "  'filename' names a disk image; with --image-opts it is a list of\n"
@@ -111,6 +112,13 @@ void img_help(void)
 "  'count=N' limits the input to N blocks\n"
 "  'if=FILE' and 'of=FILE' name the input and the (new) output image\n"
 "  'skip=N' starts copying N blocks into the input\n"
+"\n"
+"Parameters to snapshot subcommand:\n"
+"  'snapshot' names the snapshot to create, apply or delete\n"
+"  '-a' reverts the image to a snapshot (ID or name)\n"
+"  '-c' creates a snapshot of the current contents\n"
+"  '-d' deletes a snapshot (by name)\n"
+"  '-l' lists the snapshots of the image\n"
 "\n"
 "Parameters to compare subcommand:\n"
 "  '-f' first image format\n"
@@ -521,6 +529,7 @@ static int img_resize(int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPTION_OBJECT },
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { "preallocation", required_argument, NULL, OPTION_PREALLOCATION },
         { "shrink", no_argument, NULL, OPTION_SHRINK },
@@ -572,6 +581,9 @@ static int img_resize(int argc, char **argv)
         case OPTION_SHRINK:
             shrink = true;
             break;
+        case OPTION_OBJECT:
+            /* Secrets of encrypted images: none to create here. */
+            break;
         }
     }
     if (optind != argc - 1) {
@@ -603,8 +615,8 @@ static int img_resize(int argc, char **argv)
     n = qemu_opt_get_size(param, "size", 0);
     qemu_opts_del(param);
 
-    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR, false, quiet,
-                   false);
+    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
+                   false, quiet, false);
     if (!blk) {
         return 1;
     }
@@ -615,6 +627,8 @@ static int img_resize(int argc, char **argv)
                      strerror(-cur_size));
         goto out;
     }
+    /* The reference counts in whole sectors: "+/-" apply to that size. */
+    cur_size = ROUND_UP(cur_size, 512);
     total_size = relative ? cur_size + n * relative : n;
     if (total_size <= 0) {
         error_report("New image size must be positive");
@@ -1106,6 +1120,7 @@ static const ImgCmd img_cmds[] = {
     { "measure", img_measure },
     { "rebase", img_rebase },
     { "resize", img_resize },
+    { "snapshot", img_snapshot },
 };
 
 int main(int argc, char **argv)

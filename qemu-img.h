@@ -26,6 +26,7 @@ enum {
     OPTION_FORCE,
     OPTION_TARGET_IS_ZERO,
     OPTION_ZONE_APPEND,
+    OPTION_OBJECT,
 };
 
 typedef enum OutputFormat {
@@ -82,5 +83,6 @@ int img_map(int argc, char **argv);
 int img_measure(int argc, char **argv);
 int img_convert(int argc, char **argv);
 int img_dd(int argc, char **argv);
+int img_snapshot(int argc, char **argv);
 
 #endif

@@ -49,29 +49,76 @@ static __thread unsigned int acb_cache_len;
 
 /* ---- lifetime --------------------------------------------------------- */
 
-static BlockBackend *blk_wrap(BlockDriverState *bs)
+/*
+ * Attach to @bs holding @perm and sharing @shared (takes over the
+ * caller's reference on @bs, also on failure).
+ */
+static BlockBackend *blk_wrap(BlockDriverState *bs, uint64_t perm,
+                              uint64_t shared, Error **errp)
 {
     BlockBackend *blk = g_new0(BlockBackend, 1);
 
     blk->root.bs = bs;
     blk->root.parent = NULL;
     blk->root.name = g_strdup("root");
+    blk->root.role = BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY;
+    blk->root.perm = perm;
+    blk->root.shared = shared;
     blk->enable_write_cache = true;
+    bdrv_parent_link(&blk->root);
+    if (bdrv_refresh_perms(bs, errp) < 0) {
+        bdrv_parent_unlink(&blk->root);
+        bdrv_refresh_perms(bs, NULL);
+        bdrv_unref(bs);
+        g_free(blk->root.name);
+        g_free(blk);
+        return NULL;
+    }
     return blk;
+}
+
+/*
+ * The permissions a tool's BlockBackend asks for, as QEMU's: reading
+ * (unless BDRV_O_NO_IO), writing with BDRV_O_RDWR, resizing with
+ * BDRV_O_RESIZE; everything is shared unless BDRV_O_NO_SHARE.
+ */
+static void blk_perms_from_flags(int flags, uint64_t *perm, uint64_t *shared)
+{
+    *perm = 0;
+    if (!(flags & BDRV_O_NO_IO)) {
+        *perm |= BLK_PERM_CONSISTENT_READ;
+        if (flags & BDRV_O_RDWR) {
+            *perm |= BLK_PERM_WRITE;
+        }
+    }
+    if (flags & BDRV_O_RESIZE) {
+        *perm |= BLK_PERM_RESIZE;
+    }
+    *shared = (flags & BDRV_O_NO_SHARE) ?
+              BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED :
+              BLK_PERM_ALL;
 }
 
 BlockBackend *blk_new_open(const char *filename, QDict *options, int flags,
                            Error **errp)
 {
     BlockDriverState *bs = bdrv_open(filename, options, flags, errp);
+    uint64_t perm, shared;
 
-    return bs ? blk_wrap(bs) : NULL;
+    if (!bs) {
+        return NULL;
+    }
+    blk_perms_from_flags(flags, &perm, &shared);
+    return blk_wrap(bs, perm, shared, errp);
 }
 
 BlockBackend *blk_new_with_bs(BlockDriverState *bs, Error **errp)
 {
+    uint64_t perm, shared;
+
+    blk_perms_from_flags(bs->open_flags, &perm, &shared);
     bdrv_ref(bs);
-    return blk_wrap(bs);
+    return blk_wrap(bs, perm, shared, errp);
 }
 
 void blk_drain(BlockBackend *blk)
@@ -92,6 +139,10 @@ void blk_unref(BlockBackend *blk)
         return;
     }
     blk_drain(blk);
+    bdrv_parent_unlink(&blk->root);
+    if (blk->root.bs->refcnt > 1) {
+        bdrv_refresh_perms(blk->root.bs, NULL);
+    }
     bdrv_unref(blk->root.bs);
     g_free(blk->root.name);
     g_free(blk);

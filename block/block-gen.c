@@ -119,6 +119,15 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
     WRAP_RUN(bdrv_get_allocated_file_size, .bs = bs);
 }
 
+WRAP_BEGIN(int, bdrv_make_empty)
+    BlockDriverState *bs;
+WRAP_END(int, bdrv_make_empty, bdrv_co_make_empty(c->bs))
+
+int bdrv_make_empty(BlockDriverState *bs)
+{
+    WRAP_RUN(bdrv_make_empty, .bs = bs);
+}
+
 WRAP_BEGIN(int, bdrv_truncate)
     BdrvChild *child; int64_t offset; bool exact; PreallocMode prealloc;
     BdrvRequestFlags flags; Error **errp;

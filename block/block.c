@@ -221,6 +221,10 @@ static BdrvChild *bdrv_attach_child(BlockDriverState *parent,
     c->bs = child_bs;
     c->parent = parent;
     c->name = g_strdup(name);
+    /* Holds nothing until the parent's permissions are refreshed. */
+    c->perm = 0;
+    c->shared = BLK_PERM_ALL;
+    bdrv_parent_link(c);
     return c;
 }
 
@@ -236,6 +240,11 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
         if (parent->backing == child) {
             parent->backing = NULL;
         }
+    }
+    bdrv_parent_unlink(child);
+    if (child->bs->refcnt > 1) {
+        /* Still used elsewhere: drop the locks this edge needed. */
+        bdrv_refresh_perms(child->bs, NULL);
     }
     bdrv_unref(child->bs);
     g_free(child->name);
@@ -593,6 +602,8 @@ static BlockDriverState *bdrv_co_open_node(BlockDriver *drv,
 
     if (file) {
         file->parent = bs;
+        file->role = (drv->is_filter ? BDRV_CHILD_FILTERED : BDRV_CHILD_IMAGE) |
+                     BDRV_CHILD_PRIMARY;
         bs->file = file;
         file = NULL;
         pstrcpy(bs->filename, sizeof(bs->filename), bs->file->bs->filename);
@@ -608,6 +619,13 @@ static BlockDriverState *bdrv_co_open_node(BlockDriver *drv,
     }
 
     bs->opaque = g_malloc0(MAX(drv->instance_size, 1));
+    /*
+     * Take the permissions on the file before the driver reads or
+     * updates anything in it (as QEMU does when it attaches the child).
+     */
+    if (bs->file && bdrv_refresh_perms(bs, errp) < 0) {
+        goto fail_opened;
+    }
     if (drv->bdrv_co_open) {
         ret = drv->bdrv_co_open(bs, options, flags, &local_err);
         if (ret < 0) {
@@ -625,6 +643,10 @@ static BlockDriverState *bdrv_co_open_node(BlockDriver *drv,
         qdict_del(options, "filename");
     }
     if (bdrv_check_leftover_options(bs, options, errp)) {
+        goto fail_close;
+    }
+    /* The driver's options may change what it needs of its children. */
+    if ((bs->file || bs->backing) && bdrv_refresh_perms(bs, errp) < 0) {
         goto fail_close;
     }
     bdrv_refresh_limits(bs, &local_err);
@@ -800,6 +822,16 @@ static BlockDriverState *bdrv_co_open_inherit(const char *filename,
                       bdrv_find_driver(qdict_get_try_str(file_opts, "driver"))
                       && bdrv_find_driver(qdict_get_try_str(file_opts,
                                                             "driver"))->is_format;
+        bool fs = false;
+
+        /* force-share applies to the whole subtree, as in QEMU. */
+        if (!opt_bool(options, "force-share", &fs, errp)) {
+            goto out;
+        }
+        if (fs) {
+            qdict_put_str(options, "force-share", "on");
+            child_flags |= BDRV_O_FORCE_SHARE;
+        }
 
         file_bs = bdrv_co_open_inherit(filename, file_opts, child_flags,
                                        !nested, &local_err);
@@ -895,6 +927,7 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
         return NULL;
     }
     c = bdrv_attach_child(parent, cbs, child_name);
+    c->role = BDRV_CHILD_IMAGE;
     return c;
 }
 
@@ -954,6 +987,13 @@ int coroutine_fn bdrv_open_backing(BlockDriverState *bs, QDict *options,
         return -EINVAL;
     }
     bs->backing = bdrv_attach_child(bs, backing_bs, "backing");
+    bs->backing->role = BDRV_CHILD_COW;
+    if (bdrv_refresh_perms(bs, &local_err) < 0) {
+        bdrv_unref_child(bs, bs->backing);
+        error_propagate(errp, local_err);
+        error_prepend(errp, "Could not open backing file: ");
+        return -EINVAL;
+    }
     return 0;
 }
 

@@ -14,7 +14,8 @@
  * Image locking uses open file description locks on the same bytes as
  * QEMU (100 + permission bit: "I hold this", 200 + bit: "nobody else may
  * hold this"), so our tools and QEMU's refuse each other's conflicting
- * opens.
+ * opens.  Which bytes a node holds follows from the permissions of its
+ * parents (block/block-perm.c), as in QEMU.
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
@@ -217,26 +218,49 @@ static int raw_lock_fd(int fd, const char *filename, uint64_t perm,
     return ret;
 }
 
+/*
+ * bdrv_set_perm: hold the lock bytes for the node's total @perm/@shared.
+ * Not a coroutine.  Returns 0 or -errno with errp set; on failure the
+ * old bytes stay held.
+ */
+static int raw_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                        Error **errp)
+{
+    BDRVRawState *s = bs->opaque;
+    uint64_t unshared = ~shared & BLK_PERM_ALL;
+    int ret;
+
+    perm &= BLK_PERM_ALL;
+    shared &= BLK_PERM_ALL;
+    if (!s->use_lock) {
+        s->perm = perm;
+        s->shared = shared;
+        return 0;
+    }
+    if (!(perm & ~s->perm) && !(unshared & s->shared)) {
+        /* Only giving up: nothing new to check, just drop bytes. */
+        ret = raw_apply_lock_bytes(s->fd, perm, unshared, true,
+                                   &s->locked_perm, &s->locked_unshared, NULL);
+    } else {
+        ret = raw_lock_fd(s->fd, s->filename, perm, shared, &s->locked_perm,
+                          &s->locked_unshared, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    s->perm = perm;
+    s->shared = shared;
+    return 0;
+}
+
 int raw_file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
                       Error **errp)
 {
-    BDRVRawState *s = bs->opaque;
-    int ret;
-
     if (bs->drv != &bdrv_file) {
         error_setg(errp, "Not a file node");
         return -EINVAL;
     }
-    if (!s->use_lock) {
-        return 0;
-    }
-    ret = raw_lock_fd(s->fd, s->filename, perm, shared, &s->locked_perm,
-                      &s->locked_unshared, errp);
-    if (ret == 0) {
-        s->perm = perm;
-        s->shared = shared;
-    }
-    return ret;
+    return raw_set_perm(bs, perm, shared, errp);
 }
 
 /* ---- option parsing --------------------------------------------------- */
@@ -476,28 +500,26 @@ static int coroutine_fn raw_co_open(BlockDriverState *bs, QDict *options,
     s->has_discard = !s->is_blockdev;
     s->has_write_zeroes = !s->is_blockdev;
 
-    if (lock_mode != RAW_LOCK_OFF && !(flags & BDRV_O_FORCE_SHARE)) {
-        Error *local_err = NULL;
-        uint64_t perm = BLK_PERM_CONSISTENT_READ;
-
-        if (rw) {
-            perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
-        }
+    /*
+     * No locks yet: a node holds what its parents need, applied through
+     * raw_set_perm once they are known.  Here only find out whether the
+     * file system can lock at all.
+     */
+    s->perm = 0;
+    s->shared = BLK_PERM_ALL;
+    if (lock_mode != RAW_LOCK_OFF) {
+        ret = raw_test_byte(s->fd, RAW_LOCK_PERM_BASE);
         s->use_lock = true;
-        s->shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
-        s->perm = perm;
-        ret = raw_lock_fd(s->fd, s->filename, perm, s->shared,
-                          &s->locked_perm, &s->locked_unshared, &local_err);
-        if (ret < 0 && lock_mode == RAW_LOCK_AUTO &&
-            (ret == -ENOTSUP || ret == -ENOLCK || ret == -EINVAL)) {
+        if (ret == -ENOTSUP || ret == -ENOLCK || ret == -EINVAL) {
+            if (lock_mode == RAW_LOCK_ON) {
+                error_setg_errno(errp, -ret, "Failed to lock byte %d",
+                                 RAW_LOCK_PERM_BASE);
+                goto fail;
+            }
             /* The file system cannot lock: go on without, as QEMU does. */
-            error_free(local_err);
             s->use_lock = false;
-            ret = 0;
-        } else if (ret < 0) {
-            error_propagate(errp, local_err);
-            goto fail;
         }
+        ret = 0;
     }
 
     ctx = bs->aio_context ? bs->aio_context : qemu_get_current_aio_context();
@@ -1433,6 +1455,7 @@ BlockDriver bdrv_file = {
     .instance_size = sizeof(BDRVRawState),
     .bdrv_parse_filename = raw_parse_filename,
     .bdrv_co_open = raw_co_open,
+    .bdrv_set_perm = raw_set_perm,
     .bdrv_co_close = raw_co_close,
     .bdrv_refresh_limits = raw_refresh_limits,
     .bdrv_co_preadv_part = raw_co_preadv_part,

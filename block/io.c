@@ -802,6 +802,23 @@ int64_t coroutine_fn bdrv_co_getlength(BlockDriverState *bs)
     return -ENOTSUP;
 }
 
+int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs)
+{
+    int ret;
+
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_make_empty) {
+        return -ENOTSUP;
+    }
+    ret = bs->drv->bdrv_co_make_empty(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_co_flush(bs);
+}
+
 int64_t coroutine_fn bdrv_co_get_allocated_file_size(BlockDriverState *bs)
 {
     if (!bs->drv) {
@@ -839,6 +856,26 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
     if (!bs->drv->bdrv_co_truncate) {
         error_setg(errp, "Image format driver does not support resize");
         return -ENOTSUP;
+    }
+    /*
+     * Growing must not uncover backing data beyond the old end: ask the
+     * driver to make the new area read as zeroes if the backing file
+     * reaches that far.
+     */
+    if (bs->backing && bs->backing->bs) {
+        int64_t old_len = bdrv_co_getlength(bs);
+        int64_t backing_len = bdrv_co_getlength(bs->backing->bs);
+
+        if (old_len >= 0 && offset > old_len) {
+            if (backing_len < 0) {
+                error_setg_errno(errp, -backing_len,
+                                 "Could not get backing file size");
+                return backing_len;
+            }
+            if (backing_len > old_len) {
+                flags |= BDRV_REQ_ZERO_WRITE;
+            }
+        }
     }
     bdrv_inc_in_flight(bs);
     ret = bs->drv->bdrv_co_truncate(bs, offset, exact, prealloc, flags, errp);

@@ -271,6 +271,20 @@ int coroutine_fn qcow2_get_l2_entry(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
+int coroutine_fn qcow2_prepare_l2_table(BlockDriverState *bs,
+                                        uint64_t offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t *l2;
+    int l2_index, ret;
+
+    ret = get_cluster_table(bs, offset, &l2, &l2_index);
+    if (ret >= 0) {
+        qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+    }
+    return ret;
+}
+
 /* ---- lookup ---------------------------------------------------------------------- */
 
 int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset,
@@ -635,8 +649,8 @@ int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
 
 /*
  * Apply to whole clusters [offset, offset+bytes) within one L2 table:
- * @mode 0 discard (unallocated, or zero if there is a backing file and
- * !full), 1 zero with unmap, 2 zero keeping allocations.
+ * @mode 0 discard (zero flag on v3 unless @full, see below), 1 zero with
+ * unmap, 2 zero keeping allocations.
  */
 static int coroutine_fn update_l2_range(BlockDriverState *bs,
                                         uint64_t offset, uint64_t nb,
@@ -665,9 +679,23 @@ static int coroutine_fn update_l2_range(BlockDriverState *bs,
         bool unmap;
 
         if (mode == 0) {
+            /*
+             * A guest discard must read back as zeroes (v3 can say so) and
+             * must not uncover the backing file; only a full discard
+             * (truncate, image-level operations) leaves the cluster
+             * unallocated.  Nothing to do for clusters that already read
+             * as zeroes without a backing file.
+             */
             unmap = true;
-            new = (!full && bs->backing && s->qcow_version >= 3)
-                  ? QCOW_OFLAG_ZERO : 0;
+            if (full) {
+                new = 0;
+            } else if (bs->backing || t == QCOW2_CLUSTER_NORMAL ||
+                       t == QCOW2_CLUSTER_COMPRESSED ||
+                       t == QCOW2_CLUSTER_ZERO_ALLOC) {
+                new = s->qcow_version >= 3 ? QCOW_OFLAG_ZERO : 0;
+            } else {
+                new = old;
+            }
         } else if (mode == 1 || t == QCOW2_CLUSTER_COMPRESSED) {
             unmap = true;
             new = QCOW_OFLAG_ZERO;

@@ -131,11 +131,9 @@ const QemuOptsList qcow2_amend_opts = {
  * count themselves.  With @generous, room for growing the table by half
  * is added once, as the allocator does when it must grow the table.
  */
-static int64_t qcow2_refcount_metadata_size(int64_t clusters,
-                                            uint64_t cluster_size,
-                                            int refcount_order,
-                                            bool generous,
-                                            uint64_t *refblock_count)
+int64_t qcow2_refcount_metadata_size(int64_t clusters, uint64_t cluster_size,
+                                     int refcount_order, bool generous,
+                                     uint64_t *refblock_count)
 {
     int64_t per_table_cluster = cluster_size / QCOW2_REFTABLE_ENTRY_SIZE;
     int64_t per_block = cluster_size * 8 / (1 << refcount_order);
@@ -1228,11 +1226,25 @@ int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
         ret = -EIO;
         goto out;
     }
-    /* A private edge to the new file: it only lives for this function. */
+    /*
+     * A private edge to the new file: it only lives for this function.
+     * It holds what a qcow2 node holds on its file, so that a file in
+     * use elsewhere (say by a raw writer) is refused as QEMU refuses it
+     * when it opens the new image as qcow2.
+     */
     child = (BdrvChild) { .bs = file_bs, .parent = NULL,
-                          .name = (char *)"file" };
-    ret = qcow2_write_model(&child, &m, &p, prealloc_start, prealloc_end,
-                            final_end, errp);
+                          .name = (char *)"file", .role = BDRV_CHILD_IMAGE,
+                          .perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                                  BLK_PERM_RESIZE,
+                          .shared = BLK_PERM_CONSISTENT_READ |
+                                    BLK_PERM_WRITE_UNCHANGED };
+    bdrv_parent_link(&child);
+    ret = bdrv_refresh_perms(file_bs, errp);
+    if (ret == 0) {
+        ret = qcow2_write_model(&child, &m, &p, prealloc_start, prealloc_end,
+                                final_end, errp);
+    }
+    bdrv_parent_unlink(&child);
 
 out:
     if (file_bs) {

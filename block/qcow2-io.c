@@ -1,7 +1,7 @@
 /*
  * qcow2 format driver: the guest data path (reads, writes, compressed
- * writes, write zeroes, discard) and resize.  Zoned images wrap the
- * request paths in qcow2.c.
+ * writes, write zeroes, discard); resize is in qcow2-resize.c.  Zoned
+ * images wrap the request paths in qcow2.c.
  *
  * Copyright (c) 2026 The zoned-qcow2 project authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -530,85 +530,35 @@ int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
     return ret;
 }
 
-/* ---- resize ------------------------------------------------------------ */
-
-int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
-                                   bool exact, PreallocMode prealloc,
-                                   BdrvRequestFlags flags, Error **errp)
+/*
+ * BlockDriver.bdrv_co_make_empty: a full discard of the whole image, which
+ * leaves every L2 entry unallocated (no zero flags) so that the backing
+ * file shows through again; freed clusters go back to the allocator.
+ * Coroutine context, takes s->lock.
+ */
+int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t old_size = s->size;
-    uint64_t val;
-    int ret;
+    /* One L2 table's worth at a time keeps the freed list bounded. */
+    uint64_t step = (uint64_t)s->l2_size << s->cluster_bits;
+    uint64_t end = ROUND_UP(s->size, s->cluster_size), offset;
+    int ret = 0;
 
+    if (qcow2_is_corrupt(s)) {
+        return -EIO;
+    }
+    if (bdrv_is_read_only(bs)) {
+        return -EACCES;
+    }
     if (s->zoned) {
-        error_setg(errp, "Cannot resize a zoned image");
-        return -ENOTSUP;
-    }
-    if (prealloc != PREALLOC_MODE_OFF) {
-        error_setg(errp, "Unsupported preallocation mode '%s'",
-                   PreallocMode_str[prealloc]);
-        return -ENOTSUP;
-    }
-    if (offset & 511) {
-        error_setg(errp, "The new size must be a multiple of 512");
-        return -EINVAL;
-    }
-    if (s->nb_snapshots && (uint64_t)offset < old_size) {
-        error_setg(errp, "Can't resize an image which has snapshots");
+        /* Zones are emptied by reset, which keeps the write pointers right. */
         return -ENOTSUP;
     }
     qemu_co_mutex_lock(&s->lock);
-    if ((uint64_t)offset < old_size) {
-        int64_t astart = ROUND_UP(offset, s->cluster_size);
-
-        /* Drop everything beyond the new end (full discard). */
-        if ((uint64_t)astart < old_size) {
-            ret = qcow2_cluster_discard(bs, astart,
-                                        ROUND_UP(old_size, s->cluster_size) -
-                                        astart, true);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Failed to discard cropped "
-                                 "clusters");
-                goto out;
-            }
-        }
-    } else {
-        ret = qcow2_grow_l1_table(bs, size_to_l1(s, offset), true);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to grow the L1 table");
-            goto out;
-        }
+    for (offset = 0; offset < end && ret >= 0; offset += step) {
+        ret = qcow2_cluster_discard(bs, offset, MIN(step, end - offset),
+                                    true);
     }
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to flush metadata");
-        goto out;
-    }
-    val = cpu_to_be64(offset);
-    ret = bdrv_co_pwrite_sync(bs->file, offsetof(QCowHeader, size),
-                              sizeof(val), &val, 0);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to update the image size");
-        goto out;
-    }
-    s->size = offset;
-    s->l1_vm_state_index = size_to_l1(s, offset);
-out:
     qemu_co_mutex_unlock(&s->lock);
-    if (ret >= 0 && (uint64_t)offset < old_size &&
-        offset_into_cluster(s, offset)) {
-        /* The kept part of the last cluster must read as zero if regrown. */
-        int64_t n = MIN((uint64_t)(ROUND_UP(offset, s->cluster_size) -
-                                   offset), old_size - offset);
-        uint64_t saved = s->size;
-
-        s->size = old_size;
-        ret = qcow2_co_pwrite_zeroes_data(bs, offset, n, 0);
-        s->size = saved;
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to zero the tail");
-        }
-    }
-    return ret < 0 ? ret : 0;
+    return ret;
 }

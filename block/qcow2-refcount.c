@@ -713,9 +713,12 @@ retry:
     if (ret < 0) {
         return ret;
     }
-    if ((uint64_t)start == s->free_cluster_index) {
-        s->free_cluster_index = start + n;
-    }
+    /*
+     * The search hint moves past the new run even over holes it skipped,
+     * as the reference allocator's does: later allocations then follow
+     * this one instead of filling the holes, which keeps layouts equal.
+     */
+    s->free_cluster_index = MAX(s->free_cluster_index, (uint64_t)start + n);
     if ((int64_t)((start + n) << s->cluster_bits) > s->alloc_end) {
         s->alloc_end = (start + n) << s->cluster_bits;
     }
@@ -967,4 +970,35 @@ int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
         return -EIO;
     }
     return 0;
+}
+
+/* ---- preallocation detection ------------------------------------------------------ */
+
+int coroutine_fn qcow2_detect_metadata_preallocation(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len, real, threshold, end, i, count = 0;
+
+    file_len = bdrv_co_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    real = bdrv_co_get_allocated_file_size(bs->file->bs);
+    if (real < 0) {
+        return real;
+    }
+    /* Same margin as the reference, so that map output agrees. */
+    real /= s->cluster_size;
+    threshold = MAX(real * 10 / 9, real + 2);
+    end = size_to_clusters(s, file_len);
+    for (i = 0; i < end && count < threshold; i++) {
+        uint64_t rc;
+        int ret = qcow2_get_refcount(bs, i, &rc);
+
+        if (ret < 0) {
+            return ret;
+        }
+        count += rc != 0;
+    }
+    return count >= threshold;
 }

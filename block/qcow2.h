@@ -189,18 +189,22 @@ typedef struct Qcow2UnknownHeaderExtension {
     uint8_t data[];
 } Qcow2UnknownHeaderExtension;
 
-/* Snapshot table as read at open (only what reads/refcounts need). */
+/* One snapshot table entry in memory (qcow2-snapshot.c). */
 typedef struct QCowSnapshot {
     uint64_t l1_table_offset;
     uint32_t l1_size;
     char *id_str;
     char *name;
-    uint64_t disk_size;
+    uint64_t disk_size;              /* without extra data: image size */
     uint64_t vm_state_size;
     uint32_t date_sec;
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
     uint64_t icount;                 /* UINT64_MAX: not recorded */
+    /* Extra data size as read (0 for new entries) and the bytes beyond
+     * the fields we know, written back unchanged. */
+    uint32_t extra_data_size;
+    uint8_t *unknown_extra_data;
 } QCowSnapshot;
 
 /*
@@ -347,7 +351,7 @@ typedef struct BDRVQcow2State {
     uint64_t free_cluster_index;     /* search hint */
     uint64_t free_byte_offset;       /* compressed writes: partial cluster */
 
-    /* Snapshots (read only support: kept consistent, never created). */
+    /* Snapshot table (qcow2-snapshot.c). */
     uint32_t nb_snapshots;
     uint64_t snapshots_offset;
     int snapshots_size;
@@ -382,7 +386,16 @@ typedef struct BDRVQcow2State {
      */
     int64_t linked_end;
     bool file_grown;                 /* we extended the file ahead */
+    bool file_lazy;                  /* file_size may pass the real end */
     int64_t prealloc_step;
+
+    /*
+     * The image looks metadata-preallocated (more referenced clusters
+     * than the host file really holds): block status then asks the file
+     * whether data clusters are holes.  Decided on first use.
+     */
+    bool metadata_preallocation;
+    bool metadata_preallocation_checked;
 
     /* Bounce buffer of cluster_size zeroes for COW (aligned). */
     void *zero_cluster;
@@ -605,6 +618,11 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
 /* The same, signalling corruption (-EIO) on overlap. */
 int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
                                   int64_t offset, int64_t size);
+/*
+ * 1 if clearly more clusters are referenced than the host file holds
+ * (as after preallocation=metadata), 0 if not, or -errno.  s->lock held.
+ */
+int coroutine_fn qcow2_detect_metadata_preallocation(BlockDriverState *bs);
 /* Write the in-memory refcount table entries [first, first+n) to disk. */
 int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
                                                     uint32_t first,
@@ -635,7 +653,11 @@ int coroutine_fn qcow2_co_pwrite_zeroes_data(BlockDriverState *bs,
                                              BdrvRequestFlags flags);
 int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes);
-/* Resize (grow or shrink); refused for zoned images. */
+int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
+
+/* ---- qcow2-resize.c functions ------------------------------------------- */
+
+/* Resize (grow, maybe preallocated, or shrink); refused for zoned images. */
 int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
                                    bool exact, PreallocMode prealloc,
                                    BdrvRequestFlags flags, Error **errp);
@@ -730,9 +752,33 @@ int coroutine_fn qcow2_subcluster_zeroize(BlockDriverState *bs,
 /* Wait until no allocation in flight touches [offset, +bytes). */
 int coroutine_fn qcow2_wait_for_allocations(BlockDriverState *bs,
                                             uint64_t offset, uint64_t bytes);
+/*
+ * Give guest @offset a writable L2 table (allocated, or copied if shared)
+ * as an allocating write would (s->lock held).
+ */
+int coroutine_fn qcow2_prepare_l2_table(BlockDriverState *bs,
+                                        uint64_t offset);
 /* Read an L2 entry through the cache; 0 if no L2 table. */
 int coroutine_fn qcow2_get_l2_entry(BlockDriverState *bs, uint64_t offset,
                                     uint64_t *l2_entry);
+
+/* ---- qcow2-snapshot.c functions ----------------------------------------- */
+
+/* Load the snapshot table named by the header (open path). */
+int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
+/* Free s->snapshots and its strings. */
+void qcow2_free_snapshots(BDRVQcow2State *s);
+/* The snapshot list of "qemu-img info", with QEMU's JSON keys. */
+QObject *qcow2_query_snapshots(BlockDriverState *bs);
+/* Driver callbacks: contracts in block_int.h. */
+int coroutine_fn qcow2_snapshot_create(BlockDriverState *bs,
+                                       QEMUSnapshotInfo *sn_info,
+                                       Error **errp);
+int coroutine_fn qcow2_snapshot_goto(BlockDriverState *bs,
+                                     const char *id_or_name, Error **errp);
+int coroutine_fn qcow2_snapshot_delete(BlockDriverState *bs, const char *id,
+                                       const char *name, Error **errp);
+int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab);
 
 /* ---- qcow2-cache.c functions -------------------------------------------- */
 
@@ -796,6 +842,14 @@ ssize_t qcow2_decompress_buf(Qcow2CompressionType type, void *dest,
 
 int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
                                       QemuOpts *opts, Error **errp);
+/*
+ * Bytes of refcount blocks and table needed for @clusters clusters plus
+ * themselves (*refblock_count: the blocks); @generous adds the room a
+ * table growth reserves.
+ */
+int64_t qcow2_refcount_metadata_size(int64_t clusters, uint64_t cluster_size,
+                                     int refcount_order, bool generous,
+                                     uint64_t *refblock_count);
 extern const QemuOptsList qcow2_create_opts;
 extern const QemuOptsList qcow2_amend_opts;
 int coroutine_fn qcow2_co_amend(BlockDriverState *bs, QemuOpts *opts,

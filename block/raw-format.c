@@ -112,6 +112,29 @@ out:
     return ret;
 }
 
+/*
+ * bdrv_child_perm.  Not a coroutine, no I/O; may run before raw_co_open
+ * (offset and size still 0).  Without offset or size limit raw is a
+ * filter: its users' permissions pass straight through (so a writer
+ * shares writes when its users do).  A window into the file is data
+ * storage instead, but write and resize are still needed only when a
+ * user needs them.
+ */
+static void raw_child_perm(BlockDriverState *bs, BdrvChild *c,
+                           BdrvChildRole role, uint64_t perm,
+                           uint64_t shared, uint64_t *nperm,
+                           uint64_t *nshared)
+{
+    BDRVRawState *s = bs->opaque;
+    BdrvChildRole r = (s->offset || s->has_size) ? BDRV_CHILD_DATA
+                                                 : BDRV_CHILD_FILTERED;
+
+    bdrv_default_perms(bs, c, r | BDRV_CHILD_PRIMARY, perm, shared, nperm,
+                       nshared);
+    *nperm &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    *nperm |= perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE);
+}
+
 static void raw_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     /* Pass-through: the file's limits, zone geometry included. */
@@ -313,6 +336,7 @@ BlockDriver bdrv_raw = {
     .bdrv_probe = raw_probe,
     .bdrv_co_open = raw_co_open,
     .bdrv_refresh_limits = raw_refresh_limits,
+    .bdrv_child_perm = raw_child_perm,
     .bdrv_co_preadv_part = raw_co_preadv_part,
     .bdrv_co_pwritev_part = raw_co_pwritev_part,
     .bdrv_co_pwrite_zeroes = raw_co_pwrite_zeroes,

@@ -15,10 +15,16 @@ typedef struct BlockBackend BlockBackend;
 typedef struct BlockAIOCB BlockAIOCB;
 typedef void BlockCompletionFunc(void *opaque, int ret);
 
-/* Open like bdrv_open() and wrap the root node.  @options consumed. */
+/*
+ * Open like bdrv_open() and wrap the root node.  @options consumed.
+ * The BlockBackend takes QEMU's permissions for @flags (read; write with
+ * BDRV_O_RDWR; resize with BDRV_O_RESIZE; none with BDRV_O_NO_IO; shares
+ * only reads with BDRV_O_NO_SHARE), which may fail on image locks.
+ */
 BlockBackend *blk_new_open(const char *filename, QDict *options, int flags,
                            Error **errp);
-/* Wrap an existing node (takes a new reference). */
+/* Wrap an existing node (takes a new reference; permissions from its
+ * open flags as for blk_new_open). */
 BlockBackend *blk_new_with_bs(BlockDriverState *bs, Error **errp);
 /* Drain and drop the root reference. */
 void blk_unref(BlockBackend *blk);

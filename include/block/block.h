@@ -46,6 +46,21 @@ typedef struct BdrvChild BdrvChild;
 #define BDRV_O_INACTIVE     0x0800  /* reserved */
 #define BDRV_O_AUTO_RDONLY  0x20000 /* fall back to read-only if needed */
 #define BDRV_O_CACHE_MASK   (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)
+/* Permission requests of blk_new_open() (see block/block-perm.c). */
+#define BDRV_O_NO_SHARE     0x0001  /* share only reads, not writes/resize */
+#define BDRV_O_RESIZE       0x0040  /* request the resize permission */
+#define BDRV_O_NO_IO        0x10000 /* metadata only: no read permission */
+
+/*
+ * Permission bits, numbered as QEMU numbers them: a file node holding
+ * bit i takes the lock byte 100 + i, and one not sharing it 200 + i, so
+ * our locks and QEMU's see each other.
+ */
+#define BLK_PERM_CONSISTENT_READ  0x01
+#define BLK_PERM_WRITE            0x02
+#define BLK_PERM_WRITE_UNCHANGED  0x04
+#define BLK_PERM_RESIZE           0x08
+#define BLK_PERM_ALL              0x0f
 
 /* ---- request flags ---------------------------------------------------- */
 typedef enum BdrvRequestFlags {
@@ -237,6 +252,7 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs);
 
 int64_t coroutine_fn bdrv_co_getlength(BlockDriverState *bs);
 int64_t coroutine_fn bdrv_co_get_allocated_file_size(BlockDriverState *bs);
+int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs);
 int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
                                   bool exact, PreallocMode prealloc,
                                   BdrvRequestFlags flags, Error **errp);
@@ -298,6 +314,7 @@ int bdrv_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t bytes,
 int bdrv_flush(BlockDriverState *bs);
 int64_t bdrv_getlength(BlockDriverState *bs);
 int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
+int bdrv_make_empty(BlockDriverState *bs);
 int bdrv_truncate(BdrvChild *child, int64_t offset, bool exact,
                   PreallocMode prealloc, BdrvRequestFlags flags, Error **errp);
 int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,

@@ -20,6 +20,7 @@
 #define BLOCK_BLOCK_INT_H
 
 #include "block/block.h"
+#include "block/snapshot.h"
 
 typedef struct BlockLimits {
     /*
@@ -53,10 +54,32 @@ typedef struct BlockLimits {
     uint32_t write_granularity;  /* bytes */
 } BlockLimits;
 
+/*
+ * What a child is to its parent; decides the default permissions the
+ * parent takes on it (bdrv_default_perms).  Values as in QEMU.
+ */
+typedef enum BdrvChildRole {
+    BDRV_CHILD_DATA     = 1 << 0,   /* guest data lives here */
+    BDRV_CHILD_METADATA = 1 << 1,   /* format metadata lives here */
+    BDRV_CHILD_FILTERED = 1 << 2,   /* parent passes everything through */
+    BDRV_CHILD_COW      = 1 << 3,   /* backing file: read-only source */
+    BDRV_CHILD_PRIMARY  = 1 << 4,   /* the parent's main child */
+} BdrvChildRole;
+#define BDRV_CHILD_IMAGE (BDRV_CHILD_DATA | BDRV_CHILD_METADATA)
+
 struct BdrvChild {
     BlockDriverState *bs;        /* the child node */
     BlockDriverState *parent;    /* NULL for a BlockBackend's root */
     char *name;                  /* "file", "backing" */
+    /*
+     * Permissions this edge holds on bs (BLK_PERM_*) and lets other
+     * users of bs hold; see block/block-perm.c.  A fresh edge holds 0
+     * and shares everything.
+     */
+    BdrvChildRole role;
+    uint64_t perm;
+    uint64_t shared;
+    BdrvChild *next_parent;      /* in bs->parents */
 };
 
 typedef struct BdrvTrackedRequest BdrvTrackedRequest;
@@ -76,6 +99,9 @@ struct BlockDriverState {
     char backing_format[16];
     /* Options the node was opened with (for json: names and reopen). */
     QDict *options;
+
+    /* Edges pointing at this node (their perm/shared add up). */
+    BdrvChild *parents;
 
     BdrvChild *file;             /* protocol/storage child, may be NULL */
     BdrvChild *backing;          /* backing (COW) child, may be NULL */
@@ -180,6 +206,12 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs,
                                          int64_t offset, int64_t bytes);
     /*
+     * Make every guest cluster unallocated, so that reads go to the
+     * backing file again (qemu-img commit).  Coroutine context, no lock
+     * held, no requests in flight.  0 or -errno; absent: -ENOTSUP.
+     */
+    int coroutine_fn (*bdrv_co_make_empty)(BlockDriverState *bs);
+    /*
      * Flush in two steps: to_os writes the driver's own caches to its
      * children; to_disk makes the node's own storage durable (protocols).
      * The generic layer then flushes the children.
@@ -244,6 +276,37 @@ struct BlockDriver {
     /* Internal snapshots as a QList of QEMU's SnapshotInfo dicts, or NULL. */
     QObject *(*bdrv_query_snapshots)(BlockDriverState *bs);
 
+    /*
+     * Internal snapshots (block/snapshot.c calls these after draining the
+     * node; no request is in flight and none starts meanwhile).
+     * Coroutine context; the driver takes its own metadata lock.
+     * Return 0 or -errno.  @errp is set for refusals that have a message
+     * of their own (zoned, corrupt or read-only image, bad snapshot
+     * table); left unset, the generic layer or the tool words the errno
+     * as QEMU does.  Nothing is changed when a check fails.
+     *
+     * create: snapshot the current state; an empty sn_info->id_str gets
+     * a new unique ID (written back), an ID in use is -EEXIST.
+     * goto: make the snapshot with ID (else name) @id_or_name the current
+     * state, resizing to its size; -ENOENT if there is none.
+     * delete: drop the snapshot matching @id and @name (NULL: any);
+     * -ENOENT with *errp set if there is none.
+     * list: not a coroutine, no I/O: the snapshots (g_new array in
+     * *psn_tab, NULL if none) and their count.
+     */
+    int coroutine_fn (*bdrv_co_snapshot_create)(BlockDriverState *bs,
+                                                QEMUSnapshotInfo *sn_info,
+                                                Error **errp);
+    int coroutine_fn (*bdrv_co_snapshot_goto)(BlockDriverState *bs,
+                                              const char *id_or_name,
+                                              Error **errp);
+    int coroutine_fn (*bdrv_co_snapshot_delete)(BlockDriverState *bs,
+                                                const char *id,
+                                                const char *name,
+                                                Error **errp);
+    int (*bdrv_snapshot_list)(BlockDriverState *bs,
+                              QEMUSnapshotInfo **psn_tab);
+
     /* Consistency check and repair.  Coroutine context. */
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
@@ -280,6 +343,25 @@ struct BlockDriver {
                                             QEMUIOVector *qiov,
                                             BdrvRequestFlags flags);
 
+    /*
+     * Permissions.  Not coroutines, no I/O.
+     *
+     * child_perm: the permissions (*nperm) @bs needs on its child @c
+     * and those it lets others have (*nshared), given what the parents
+     * of @bs hold in total (@perm) and share (@shared).  May be called
+     * before bdrv_co_open (opaque zeroed) and again after it.  NULL:
+     * bdrv_default_perms() by @role.
+     * set_perm: protocols holding a resource (file locks) apply the
+     * node's total @perm/@shared.  Returns 0 or -errno with errp set;
+     * on failure what was held before stays held.
+     */
+    void (*bdrv_child_perm)(BlockDriverState *bs, BdrvChild *c,
+                            BdrvChildRole role, uint64_t perm,
+                            uint64_t shared, uint64_t *nperm,
+                            uint64_t *nshared);
+    int (*bdrv_set_perm)(BlockDriverState *bs, uint64_t perm,
+                         uint64_t shared, Error **errp);
+
     /* Linked list of registered drivers (generic layer only). */
     BlockDriver *next;
 };
@@ -299,6 +381,23 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
 int coroutine_fn bdrv_open_backing(BlockDriverState *bs, QDict *options,
                                    Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+
+/* ---- permissions (block/block-perm.c) --------------------------------- */
+
+/* QEMU's default child permissions for @role (filter, COW, storage). */
+void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,
+                        BdrvChildRole role, uint64_t perm, uint64_t shared,
+                        uint64_t *nperm, uint64_t *nshared);
+/* Link/unlink edge @c into c->bs->parents (no permission update). */
+void bdrv_parent_link(BdrvChild *c);
+void bdrv_parent_unlink(BdrvChild *c);
+/*
+ * Recompute the permissions of @bs's children from what its parents
+ * hold, recursively, and let protocol nodes apply them (image locks).
+ * Returns 0 or -errno with errp set; on failure the edges below @bs get
+ * their old permissions back.
+ */
+int bdrv_refresh_perms(BlockDriverState *bs, Error **errp);
 
 /* Called by a driver that finds its image corrupt at runtime. */
 void bdrv_report_corruption(BlockDriverState *bs, const char *fmt, ...)

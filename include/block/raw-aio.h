@@ -10,6 +10,7 @@
 #define BLOCK_RAW_AIO_H
 
 #include "block/aio.h"
+#include "block/block.h"
 #include "qemu/iov.h"
 
 typedef struct BlockDriverState BlockDriverState;
@@ -52,25 +53,13 @@ ssize_t coroutine_fn luring_co_submit(LuringState *s, int fd,
 /* ---- image locking (file-posix.c) ----------------------------------- */
 
 /*
- * Permission bits, numbered as QEMU numbers them: bit i is represented
- * by the lock bytes 100 + i (held) and 200 + i (not shared), so our
- * locks and QEMU's see each other.
- */
-#define BLK_PERM_CONSISTENT_READ  0x01
-#define BLK_PERM_WRITE            0x02
-#define BLK_PERM_WRITE_UNCHANGED  0x04
-#define BLK_PERM_RESIZE           0x08
-#define BLK_PERM_ALL              0x0f
-
-/*
- * Change the permissions a file node holds (@perm) and lets others hold
- * (@shared).  At open the file driver takes, without BDRV_O_FORCE_SHARE,
- * CONSISTENT_READ (+ WRITE | RESIZE if read-write) and shares only
- * CONSISTENT_READ | WRITE_UNCHANGED, which is what QEMU's qcow2 asks of
- * its file.  A caller wanting QEMU's raw-format behaviour (share
- * everything) calls this after open.  Returns 0 or -errno with errp set
- * ('Failed to get "write" lock' ...); on failure the old locks remain.
- * A no-op returning 0 for nodes opened with locking=off or force-share.
+ * Change the permissions a file node holds (@perm, BLK_PERM_* from
+ * block/block.h) and lets others hold (@shared).  The generic layer calls
+ * this (as the driver's bdrv_set_perm) with the permissions its parents
+ * need; a node without parents holds nothing.  Returns 0 or -errno with
+ * errp set ('Failed to get "write" lock' ...); on failure the old locks
+ * remain.  A no-op returning 0 for nodes opened with locking=off or on
+ * file systems without OFD locks.
  */
 int raw_file_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
                       Error **errp);

@@ -57,6 +57,8 @@ static void coroutine_fn open_co(void *opaque)
     a->ret = bdrv_file.bdrv_co_open(a->bs, a->opts, a->flags, &a->err);
 }
 
+static void coroutine_fn close_co(void *opaque);
+
 /*
  * Open @path with the file driver.  @extra: "key=value,..." options.
  * Returns NULL and sets *errp on failure.
@@ -103,6 +105,22 @@ static BlockDriverState *node_open(const char *path, int flags,
     /* Every option we passed must have been consumed. */
     g_assert_cmpint(qdict_size(a.opts), ==, 0);
     qdict_free(a.opts);
+    /*
+     * A bare node holds no locks; take what a qcow2 parent would (read,
+     * write and resize when read-write; share only reads), or share all
+     * with force-share.
+     */
+    if (raw_file_set_perm(bs, BLK_PERM_CONSISTENT_READ |
+                          ((flags & BDRV_O_RDWR) ?
+                           BLK_PERM_WRITE | BLK_PERM_RESIZE : 0),
+                          (flags & BDRV_O_FORCE_SHARE) ? BLK_PERM_ALL :
+                          BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED,
+                          errp) < 0) {
+        run_co(close_co, bs);
+        g_free(bs->opaque);
+        g_free(bs);
+        return NULL;
+    }
     return bs;
 }
 
