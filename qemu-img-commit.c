@@ -165,8 +165,7 @@ int img_commit(int argc, char **argv)
      * The top is opened with its backing chain (read-only), as QEMU
      * does, so that a chain in use elsewhere is refused the same way.
      * The chain is then dropped so that the base can be opened writable
-     * on its own; discarding then makes the top's clusters unallocated
-     * (a discard with a backing file reads as zero).
+     * on its own (our own read-only open of it would refuse that).
      */
     flags = BDRV_O_RDWR | BDRV_O_UNMAP;
     if (tool_parse_cache_mode(cache, &flags, &writethrough) < 0) {
