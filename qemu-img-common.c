@@ -134,10 +134,31 @@ bool img_has_help_option(const char *list)
     return false;
 }
 
+/*
+ * As QEMU: an empty list, a leading comma or an unescaped (odd) run of
+ * trailing commas is rejected before any option is looked at.
+ */
+static bool img_valid_option_list(const char *optarg)
+{
+    size_t len = strlen(optarg), i = len;
+
+    if (!optarg[0] || optarg[0] == ',') {
+        return false;
+    }
+    while (i > 0 && optarg[i - 1] == ',') {
+        i--;
+    }
+    return (len - i) % 2 == 0;
+}
+
 char *img_accumulate_options(char *options, const char *optarg)
 {
     char *joined;
 
+    if (!img_valid_option_list(optarg)) {
+        error_report("Invalid option list: %s", optarg);
+        exit(EXIT_FAILURE);
+    }
     if (!options) {
         return g_strdup(optarg);
     }

@@ -24,6 +24,7 @@
 typedef enum ChunkStatus {
     CHUNK_DATA,
     CHUNK_ZERO,
+    CHUNK_BACKING,      /* left to the target's backing file: no write */
 } ChunkStatus;
 
 typedef struct ConvertState {
@@ -35,6 +36,7 @@ typedef struct ConvertState {
 
     BlockBackend *target;
     bool target_zero_init;  /* unwritten target ranges read as zero */
+    bool target_has_backing; /* -B: copy only the source's top layer */
     bool compressed;
     bool wr_in_order;
     int64_t min_sparse;     /* 0: no zero detection, write everything */
@@ -81,18 +83,30 @@ static int coroutine_fn convert_next_chunk(ConvertState *s, int *src_idx,
         n = MIN(n, QEMU_ALIGN_UP(off + 1, s->chunk_size) - off);
     }
 
-    if (s->min_sparse == 0) {
+    if (s->min_sparse == 0 && !s->target_has_backing) {
         *status = CHUNK_DATA;
     } else {
-        ret = bdrv_co_block_status_above(blk_bs(s->src[i]), NULL, local, n,
-                                         &pnum, NULL, NULL, NULL);
+        /*
+         * As QEMU: with a backing file for the target, only what the
+         * source's top layer allocates is copied; the rest is left to
+         * the new backing file.
+         */
+        if (s->target_has_backing) {
+            ret = bdrv_co_block_status(blk_bs(s->src[i]), local, n, &pnum,
+                                       NULL, NULL);
+        } else {
+            ret = bdrv_co_block_status_above(blk_bs(s->src[i]), NULL, local,
+                                             n, &pnum, NULL, NULL, NULL);
+        }
         if (ret < 0) {
             error_report("error while reading block status at offset %"
                          PRId64 ": %s", local, strerror(-ret));
             return ret;
         }
         if (ret & BDRV_BLOCK_ZERO) {
-            *status = CHUNK_ZERO;
+            *status = s->min_sparse ? CHUNK_ZERO : CHUNK_DATA;
+        } else if (!(ret & BDRV_BLOCK_DATA) && s->target_has_backing) {
+            *status = CHUNK_BACKING;
         } else {
             /* Data, or unallocated without backing: read it. */
             *status = CHUNK_DATA;
@@ -174,6 +188,9 @@ static int coroutine_fn convert_write(ConvertState *s, int64_t offset,
 {
     QEMUIOVector qiov;
 
+    if (status == CHUNK_BACKING) {
+        return 0;
+    }
     if (status == CHUNK_ZERO) {
         return convert_write_zeroes(s, offset, bytes);
     }
@@ -570,6 +587,10 @@ int img_convert(int argc, char **argv)
         error_report("--target-image-opts requires use of -n flag");
         goto out;
     }
+    if (skip_create && options) {
+        error_report("-o has no effect when skipping image creation");
+        goto out;
+    }
     if (target_is_zero && !skip_create) {
         error_report("--target-is-zero requires use of -n flag");
         goto out;
@@ -689,6 +710,7 @@ int img_convert(int argc, char **argv)
      * so zero ranges need no writes; with -n only --target-is-zero says so.
      */
     s.target_zero_init = skip_create ? target_is_zero : !out_baseimg;
+    s.target_has_backing = out_baseimg != NULL;
 
     ret = convert_do_copy(&s, num_coroutines) < 0 ? 1 : 0;
     if (ret == 0) {

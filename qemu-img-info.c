@@ -817,11 +817,11 @@ int img_measure(int argc, char **argv)
         goto out;
     }
 
-    /* QEMU reports the bitmap space only for qcow2 with an input image. */
+    /* The driver decides: QEMU shows bitmaps only for qcow2 v3 -> v3. */
     if (output_format == OFORMAT_HUMAN) {
         printf("required size: %" PRIu64 "\n", info->required);
         printf("fully allocated size: %" PRIu64 "\n", info->fully_allocated);
-        if (in_blk && !strcmp(drv->format_name, "qcow2")) {
+        if (info->has_bitmaps) {
             printf("bitmaps size: %" PRIu64 "\n", info->bitmaps);
         }
     } else {
@@ -829,7 +829,7 @@ int img_measure(int argc, char **argv)
 
         qdict_obj_put(d, "required", qobj_uint(info->required));
         qdict_obj_put(d, "fully-allocated", qobj_uint(info->fully_allocated));
-        if (in_blk && !strcmp(drv->format_name, "qcow2")) {
+        if (info->has_bitmaps) {
             qdict_obj_put(d, "bitmaps", qobj_uint(info->bitmaps));
         }
         img_print_json(d);

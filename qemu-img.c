@@ -1003,7 +1003,11 @@ static int img_rebase(int argc, char **argv)
     }
     filename = argv[optind];
     if (!out_baseimg) {
-        /* As QEMU: no -b means the image loses its backing file. */
+        if (!unsafe) {
+            img_error_exit("Must specify backing file (-b) or use unsafe "
+                           "mode (-u)");
+        }
+        /* As QEMU: -u without -b means the image loses its backing file. */
         out_baseimg = "";
     }
     /* From here on every exit ends the (possibly empty) progress line. */

@@ -58,7 +58,7 @@ BlockBackend *img_open(bool image_opts, const char *filename,
 /* "-o help" handling shared by create and convert. */
 bool img_has_help_option(const char *list);
 int img_print_block_option_help(const char *filename, const char *fmt);
-/* Append an -o argument to the accumulated comma separated list. */
+/* Append an -o argument to the accumulated list; exits on a malformed one. */
 char *img_accumulate_options(char *options, const char *optarg);
 
 /* "    (12.34/100%)\r" progress output, as qemu-img -p prints it. */

@@ -1398,8 +1398,10 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
                          : 1 * MiB;
     prealloc_str = qemu_opt_get(opts, "preallocation");
     if (prealloc_str) {
-        prealloc = prealloc_mode_parse(prealloc_str, errp);
+        prealloc = prealloc_mode_parse(prealloc_str, NULL);
         if (prealloc < 0) {
+            /* QEMU's wording for a bad enum value of this protocol */
+            error_setg(errp, "invalid parameter value: %s", prealloc_str);
             return -EINVAL;
         }
     }

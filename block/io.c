@@ -977,9 +977,14 @@ int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, int64_t offset,
             return ret;
         }
         if (*pnum == 0) {
-            /* Past the end of the file: reads as zero. */
+            /*
+             * Past the end of the file (the tail of its last sector):
+             * reads as zero, and like QEMU's trailing hole it keeps the
+             * mapping the pass-through gave (the recursion left it).
+             */
             *pnum = MIN(bytes, n);
-            ret = BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED;
+            ret = BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED |
+                  BDRV_BLOCK_OFFSET_VALID;
         }
         ret &= ~BDRV_BLOCK_EOF;
         goto done;

@@ -519,9 +519,19 @@ static int coroutine_fn qcow2_compare_refcounts(Qcow2CheckState *c,
             if (ret >= 0) {
                 (*num_fixed)++;
                 if (r2 == 0) {
-                    /* A freed cluster's stale content goes, as on free. */
+                    /*
+                     * A freed cluster's stale content goes, as on free.
+                     * QEMU discards these always (whatever the node's
+                     * discard option), so the file gets a hole.
+                     */
+                    BlockDriverState *file = c->bs->file->bs;
+                    int saved = file->open_flags & BDRV_O_UNMAP;
+
+                    file->open_flags |= BDRV_O_UNMAP;
                     bdrv_co_pdiscard(c->bs->file, i << s->cluster_bits,
                                      s->cluster_size);
+                    file->open_flags = (file->open_flags & ~BDRV_O_UNMAP) |
+                                       saved;
                 }
                 continue;
             }

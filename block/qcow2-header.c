@@ -360,11 +360,15 @@ static int coroutine_fn do_update_header(BlockDriverState *bs,
     }
     s->header_length = header_length;
 
-    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_MAIN_HEADER, 0, off);
+    /*
+     * The whole (zero padded) header cluster, as QEMU writes it: a shorter
+     * backing file name must not leave stale bytes of the old one behind.
+     */
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_MAIN_HEADER, 0, buflen);
     if (ret < 0) {
         goto out;
     }
-    ret = bdrv_co_pwrite(bs->file, 0, ROUND_UP(off, 512), buf, 0);
+    ret = bdrv_co_pwrite(bs->file, 0, buflen, buf, 0);
 out:
     qemu_vfree(buf);
     return ret < 0 ? ret : 0;

@@ -239,7 +239,11 @@ static int64_t coroutine_fn raw_co_getlength(BlockDriverState *bs)
     if (len < 0) {
         return len;
     }
-    return MAX(len - (int64_t)s->offset, 0);
+    /*
+     * Whole sectors, as QEMU: the tail of an unaligned file reads as
+     * zeroes (the file node zero-fills past its end) and writes grow it.
+     */
+    return QEMU_ALIGN_UP(MAX(len - (int64_t)s->offset, 0), BDRV_SECTOR_SIZE);
 }
 
 static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
