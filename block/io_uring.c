@@ -36,6 +36,7 @@ struct LuringState {
     unsigned int in_flight;     /* submitted, CQE not yet seen */
     CoQueue full_queue;         /* waiting for a free SQ/CQ slot */
     bool reaping;
+    AioSeqState seq;
 };
 
 static void luring_submit_pending(LuringState *s)
@@ -154,7 +155,8 @@ ssize_t coroutine_fn luring_co_submit(LuringState *s, int fd,
     io_uring_sqe_set_data(sqe, &req);
     s->pending++;
 
-    if (s->in_flight == 0 && s->pending == 1) {
+    if (!aio_seq_continues(&s->seq, fd, type, offset, iov, niov) ||
+        (s->in_flight == 0 && s->pending == 1)) {
         luring_submit_pending(s);
         if (s->pending) {
             qemu_bh_schedule(s->submit_bh);    /* retry later */

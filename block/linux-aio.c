@@ -43,6 +43,7 @@ struct LinuxAioState {
     unsigned int pending;
     unsigned int in_flight;     /* submitted, not yet completed */
     unsigned int max_events;    /* io_setup() size: in_flight limit */
+    AioSeqState seq;
     /* Coroutines waiting because LAIO_MAX_EVENTS are in flight. */
     CoQueue full_queue;
     bool reaping;
@@ -256,7 +257,8 @@ ssize_t coroutine_fn laio_co_submit(LinuxAioState *s, int fd,
     s->pending_tail = &req.next;
     s->pending++;
 
-    if (s->in_flight == 0 && s->pending == 1) {
+    if (!aio_seq_continues(&s->seq, fd, type, offset, iov, niov) ||
+        (s->in_flight == 0 && s->pending == 1)) {
         laio_submit_pending(s);
     } else if (!s->reaping) {
         qemu_bh_schedule(s->submit_bh);

@@ -26,11 +26,41 @@ typedef enum {
  *  - @iov/@niov describe the buffers (the caller's own memory: nothing is
  *    copied) and must stay valid until the call returns;
  *  - the calling coroutine yields until the request completes;
- *  - submissions made while other requests are in flight are batched and
- *    handed to the kernel once per event loop iteration;
+ *  - a request that continues the previous one (same file, same
+ *    direction, next byte) while others are in flight is held back and
+ *    handed to the kernel with its neighbours once per event loop
+ *    iteration, so that the kernel's plug merges them; any other request
+ *    goes to the kernel at once, together with what was held back;
  *  - the return value is the kernel's: bytes transferred (possibly short)
  *    or -errno.  Retrying short transfers is the caller's business.
  */
+
+/*
+ * Where the last request ended.  Holding back scattered requests costs
+ * more than the system calls it saves: measured on this project's
+ * virtio disk, 4k random I/O at depth 32 ran 15-40 % slower batched than
+ * submitted one by one, while sequential 4k reads ran 1.7x faster
+ * batched because adjacent requests merge.
+ */
+typedef struct AioSeqState {
+    int fd;
+    QemuAioType type;
+    uint64_t end;
+} AioSeqState;
+
+/* Record a request; true if it starts where the previous one ended. */
+static inline bool aio_seq_continues(AioSeqState *st, int fd,
+                                     QemuAioType type, uint64_t offset,
+                                     const struct iovec *iov, int niov)
+{
+    bool cont = st->fd == fd && st->type == type && st->end == offset &&
+                type != QEMU_AIO_FLUSH;
+
+    st->fd = fd;
+    st->type = type;
+    st->end = offset + iov_size(iov, niov);
+    return cont;
+}
 
 /* libaio: one io_context per AioContext, completions through an eventfd. */
 LinuxAioState *laio_init(Error **errp);
