@@ -713,6 +713,12 @@ int img_convert(int argc, char **argv)
     s.target_has_backing = out_baseimg != NULL;
 
     ret = convert_do_copy(&s, num_coroutines) < 0 ? 1 : 0;
+    if (ret == 0 && s.compressed &&
+        blk_pwrite_compressed(s.target, 0, NULL, 0) < 0) {
+        /* As QEMU: an empty compressed write ends the stream. */
+        error_report("error while closing the compressed stream");
+        ret = 1;
+    }
     if (ret == 0) {
         /* QEMU shows 100% twice: once for the copy, once when done. */
         if (s.progress_done < s.progress_total || !s.progress_total) {

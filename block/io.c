@@ -597,7 +597,8 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
             return ret;
         }
     }
-    if (unlikely(bytes == 0)) {
+    if (unlikely(bytes == 0 && !(flags & BDRV_REQ_WRITE_COMPRESSED))) {
+        /* An empty compressed write still goes down: it ends a stream. */
         return 0;
     }
     if (unlikely(flags & BDRV_REQ_WRITE_COMPRESSED)) {

@@ -641,6 +641,7 @@ int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
     s->linked_end = MAX(s->linked_end,
                         ROUND_UP(coffset + compressed_size, s->cluster_size));
+    s->compressed_end = MAX(s->compressed_end, coffset + compressed_size);
     *host_offset = coffset;
     return 0;
 }

@@ -345,6 +345,12 @@ int coroutine_fn qcow2_co_pwritev_data(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
+/*
+ * Driver callback: compressed write.  Coroutine, s->lock not held on
+ * entry.  @offset cluster aligned, @bytes whole clusters (or up to the
+ * image end); bytes == 0 ends a compressed stream and aligns the file end
+ * to 512 bytes.  0 or negative errno.
+ */
 int coroutine_fn
 qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, QEMUIOVector *qiov,
@@ -361,6 +367,26 @@ qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
     }
     if (s->zoned) {
         return -ENOTSUP;   /* compressed data cannot follow a write pointer */
+    }
+    if (bytes == 0) {
+        /*
+         * The end of a compressed stream (qemu-img convert -c): as QEMU,
+         * the file ends on a 512-byte boundary after the last data.
+         */
+        int64_t len;
+
+        qemu_co_mutex_lock(&s->lock);
+        len = bdrv_co_getlength(bs->file->bs);
+        ret = len < 0 ? (int)len : 0;
+        if (len >= 0 && s->compressed_end % BDRV_SECTOR_SIZE) {
+            s->compressed_end = ROUND_UP(s->compressed_end, BDRV_SECTOR_SIZE);
+            if (len < s->compressed_end) {
+                ret = bdrv_co_truncate(bs->file, s->compressed_end, false,
+                                       PREALLOC_MODE_OFF, 0, NULL);
+            }
+        }
+        qemu_co_mutex_unlock(&s->lock);
+        return ret;
     }
     /* Several clusters: compress each. */
     while (bytes > s->cluster_size) {

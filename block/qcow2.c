@@ -840,6 +840,11 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
                                         : s->file_size;
 
             end = end < 0 ? end : MAX(end, s->linked_end);
+            /* Compressed data last: QEMU leaves the file where it ends. */
+            if (s->compressed_end && real >= 0 && real < end &&
+                end == ROUND_UP(s->compressed_end, s->cluster_size)) {
+                end = MAX(real, s->compressed_end);
+            }
 
             if (end > 0 && real >= 0 && end != real &&
                 (end < real || s->file_lazy)) {

@@ -385,6 +385,12 @@ typedef struct BDRVQcow2State {
      * cluster may be unreferenced yet hold guest data.
      */
     int64_t linked_end;
+    /*
+     * End of the data of the highest compressed cluster written (rounded
+     * to 512 once qemu-img convert signals the end).  QEMU leaves the file
+     * there, not at the end of that host cluster.
+     */
+    int64_t compressed_end;
     bool file_grown;                 /* we extended the file ahead */
     bool file_lazy;                  /* file_size may pass the real end */
     int64_t prealloc_step;

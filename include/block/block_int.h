@@ -190,7 +190,10 @@ struct BlockDriver {
                                              QEMUIOVector *qiov,
                                              size_t qiov_offset,
                                              BdrvRequestFlags flags);
-    /* Compressed write of whole clusters (BDRV_REQ_WRITE_COMPRESSED). */
+    /*
+     * Compressed write of whole clusters (BDRV_REQ_WRITE_COMPRESSED);
+     * bytes == 0 marks the end of a compressed stream (file end alignment).
+     */
     int coroutine_fn (*bdrv_co_pwritev_compressed_part)(
         BlockDriverState *bs, int64_t offset, int64_t bytes,
         QEMUIOVector *qiov, size_t qiov_offset);
