@@ -153,15 +153,11 @@ int img_bench(int argc, char **argv)
     BenchData data = { 0 };
     int flags = 0;
     int c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU",
                             long_options, NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
         case 'c': {
             unsigned int v;
 
@@ -184,9 +180,6 @@ int img_bench(int argc, char **argv)
             depth = v;
             break;
         }
-        case 'f':
-            fmt = optarg;
-            break;
         case 'n':
             /* As in QEMU: -n selects native AIO (it predates -i). */
             flags |= BDRV_O_NATIVE_AIO;
@@ -229,9 +222,6 @@ int img_bench(int argc, char **argv)
             flags |= BDRV_O_RDWR;
             is_write = true;
             break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_PATTERN: {
             unsigned int v;
 
@@ -260,11 +250,14 @@ int img_bench(int argc, char **argv)
             flags |= BDRV_O_RDWR;
             is_write = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }

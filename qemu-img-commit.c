@@ -113,18 +113,11 @@ int img_commit(int argc, char **argv)
     g_autofree char *base_path = NULL;
     Error *err = NULL;
     int flags, c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 't':
             cache = optarg;
             break;
@@ -139,20 +132,20 @@ int img_commit(int argc, char **argv)
         case 'p':
             progress = true;
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 'r':
             /* Accepted; there is no job to rate limit. */
             if (img_cvtnum("rate limit", optarg) < 0) {
                 return 1;
             }
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    image_opts = co.image_opts;
     if (quiet) {
         progress = false;
     }

@@ -483,18 +483,11 @@ int img_convert(int argc, char **argv)
     BlockDriver *drv = NULL;
     int64_t sval;
     int c, i, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WU",
                             long_options, NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 'O':
             out_fmt = optarg;
             break;
@@ -543,9 +536,6 @@ int img_convert(int argc, char **argv)
         case 'T':
             src_cache = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 'n':
             skip_create = true;
             break;
@@ -562,20 +552,21 @@ int img_convert(int argc, char **argv)
         case 'W':
             s.wr_in_order = false;
             break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
         case OPTION_TARGET_IMAGE_OPTS:
             tgt_image_opts = true;
             break;
         case OPTION_TARGET_IS_ZERO:
             target_is_zero = true;
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
 
     if (!out_fmt && !tgt_image_opts) {
         out_fmt = "raw";

@@ -85,29 +85,22 @@ int img_dd(int argc, char **argv)
     uint8_t *buf = NULL;
     Error *err = NULL;
     int c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:O:U", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 'O':
             out_fmt = optarg;
             break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     for (; optind < argc; optind++) {
         if (!dd_parse_operand(&dd, argv[optind])) {
             return 1;

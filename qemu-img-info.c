@@ -115,32 +115,25 @@ int img_info(int argc, char **argv)
     QObject *list;
     char *cur_name, *cur_fmt;
     int c, ret = 0;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":f:hU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_OUTPUT:
             output_format = img_parse_output_format(optarg);
             break;
         case OPTION_BACKING_CHAIN:
             chain = true;
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -371,26 +364,13 @@ int img_map(int argc, char **argv)
     MapEntry cur = { 0 }, next = { 0 };
     BlockBackend *blk;
     int c, ret = 0;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":f:hU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_OUTPUT:
             output_format = img_parse_output_format(optarg);
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
             break;
         case OPTION_START_OFFSET:
             start_offset = img_cvtnum("start offset", optarg);
@@ -404,8 +384,14 @@ int img_map(int argc, char **argv)
                 return 1;
             }
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -586,18 +572,11 @@ int img_check(int argc, char **argv)
     ImageCheckReport report = { 0 };
     BlockBackend *blk;
     int c, ret;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:r:T:qU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 'r':
             flags |= BDRV_O_RDWR;
             if (!strcmp(optarg, "leaks")) {
@@ -612,20 +591,18 @@ int img_check(int argc, char **argv)
         case 'T':
             cache = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_OUTPUT:
             output_format = img_parse_output_format(optarg);
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -723,18 +700,11 @@ int img_measure(int argc, char **argv)
     BlockMeasureInfo *info = NULL;
     Error *err = NULL;
     int c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 'O':
             out_fmt = optarg;
             break;
@@ -744,14 +714,8 @@ int img_measure(int argc, char **argv)
         case 'l':
             error_report("Snapshots are not supported");
             goto out;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_OUTPUT:
             output_format = img_parse_output_format(optarg);
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
             break;
         case OPTION_SIZE:
             img_size = img_cvtnum("image size", optarg);
@@ -759,8 +723,14 @@ int img_measure(int argc, char **argv)
                 goto out;
             }
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
 
     if (argc - optind > 1) {
         error_report("At most one filename argument is allowed.");

@@ -119,15 +119,11 @@ int img_snapshot(int argc, char **argv)
     BlockDriverState *bs;
     QEMUSnapshotInfo sn;
     Error *err = NULL;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":la:c:d:hqU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
         case 'l':
         case 'a':
         case 'c':
@@ -144,12 +140,6 @@ int img_snapshot(int argc, char **argv)
                 snapshot_name = optarg;
             }
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         case OPTION_OBJECT:
             /*
              * Accepted for command-line compatibility.  QEMU uses objects
@@ -157,11 +147,14 @@ int img_snapshot(int argc, char **argv)
              * not open, so there is nothing to create.
              */
             break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    quiet = co.quiet;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }

@@ -136,6 +136,33 @@ void img_help(void)
     exit(EXIT_SUCCESS);
 }
 
+bool img_common_option(int c, char **argv, ImgCommonOpts *o)
+{
+    switch (c) {
+    case '?':
+    case ':':
+        img_bad_option(c, argv);
+    case 'h':
+        img_help();
+    case 'f':
+        o->fmt = optarg;
+        return true;
+    case 'q':
+        o->quiet = true;
+        return true;
+    case 'U':
+        o->force_share = true;
+        return true;
+    case OPTION_IMAGE_OPTS:
+        o->image_opts = true;
+        return true;
+    case OPTION_OBJECT:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* create                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -146,7 +173,7 @@ static int img_create(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = "raw", *base_fmt = NULL, *base_filename = NULL;
+    const char *fmt, *base_fmt = NULL, *base_filename = NULL;
     const char *filename;
     char *options = NULL;
     uint64_t img_size = (uint64_t)-1;
@@ -154,35 +181,30 @@ static int img_create(int argc, char **argv)
     int flags = 0;
     Error *err = NULL;
     int c, ret;
+    ImgCommonOpts co = { .fmt = "raw" };
 
     while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
         case 'F':
             base_fmt = optarg;
             break;
         case 'b':
             base_filename = optarg;
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'o':
             options = img_accumulate_options(options, optarg);
-            break;
-        case 'q':
-            quiet = true;
             break;
         case 'u':
             flags |= BDRV_O_NO_BACKING;
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
 
     /* Option help works with or without a filename. */
     filename = optind < argc ? argv[optind] : NULL;
@@ -302,15 +324,11 @@ static int img_compare(int argc, char **argv)
     int64_t size1, size2, total, offset, chunk;
     int flags = 0;
     int c, ret;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
         case 'f':
             fmt1 = optarg;
             break;
@@ -323,20 +341,17 @@ static int img_compare(int argc, char **argv)
         case 'p':
             progress = true;
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 's':
             strict = true;
             break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    quiet = co.quiet;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (quiet) {
         progress = false;
     }
@@ -542,6 +557,7 @@ static int img_resize(int argc, char **argv)
     BlockBackend *blk;
     QemuOpts *param;
     Error *err = NULL;
+    ImgCommonOpts co = { 0 };
     int relative, c, ret;
 
     /*
@@ -556,20 +572,6 @@ static int img_resize(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hq", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
         case OPTION_PREALLOCATION:
             ret = prealloc_mode_parse(optarg, NULL);
             if (ret < 0) {
@@ -584,8 +586,14 @@ static int img_resize(int argc, char **argv)
         case OPTION_OBJECT:
             /* Secrets of encrypted images: none to create here. */
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting image file name and size");
     }
@@ -698,20 +706,13 @@ static int img_amend(int argc, char **argv)
     Error *err = NULL;
     int flags = BDRV_O_RDWR;
     int c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":ho:f:t:pq", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
         case 'o':
             options = img_accumulate_options(options, optarg);
-            break;
-        case 'f':
-            fmt = optarg;
             break;
         case 't':
             cache = optarg;
@@ -719,17 +720,17 @@ static int img_amend(int argc, char **argv)
         case 'p':
             progress = true;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
-            break;
         case OPTION_FORCE:
             force = true;
             break;
+        default:
+            img_common_option(c, argv, &co);
+            break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    image_opts = co.image_opts;
     if (!options) {
         img_error_exit("Must specify options (-o)");
     }
@@ -954,18 +955,11 @@ static int img_rebase(int argc, char **argv)
     BlockBackend *blk = NULL, *new_blk = NULL;
     int flags, src_flags = 0;
     int c, ret = 1;
+    ImgCommonOpts co = { 0 };
 
     while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", long_options,
                             NULL)) != -1) {
         switch (c) {
-        case '?':
-        case ':':
-            img_bad_option(c, argv);
-        case 'h':
-            img_help();
-        case 'f':
-            fmt = optarg;
-            break;
         case 'F':
             out_basefmt = optarg;
             break;
@@ -984,17 +978,15 @@ static int img_rebase(int argc, char **argv)
         case 'T':
             src_cache = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            force_share = true;
-            break;
-        case OPTION_IMAGE_OPTS:
-            image_opts = true;
+        default:
+            img_common_option(c, argv, &co);
             break;
         }
     }
+    fmt = co.fmt;
+    quiet = co.quiet;
+    force_share = co.force_share;
+    image_opts = co.image_opts;
     if (quiet) {
         progress = false;
     }

@@ -41,6 +41,24 @@ void QEMU_NORETURN img_bad_option(int c, char **argv);
 /* Print the full help text and exit(0). */
 void QEMU_NORETURN img_help(void);
 
+/* Options every subcommand that has them spells and handles the same way. */
+typedef struct ImgCommonOpts {
+    const char *fmt;        /* -f */
+    bool quiet;             /* -q */
+    bool force_share;       /* -U, --force-share */
+    bool image_opts;        /* --image-opts */
+} ImgCommonOpts;
+
+/*
+ * Handle getopt result @c if it is common: '?' and ':' (bad option, never
+ * returns), -h (help, never returns), -f, -q, -U, --image-opts and
+ * --object (accepted and ignored: we have no objects; QEMU uses them for
+ * secrets of encrypted images, which we do not open).  Returns false for
+ * any other option.  A subcommand without one of these leaves it out of
+ * its option string, so getopt never returns it.
+ */
+bool img_common_option(int c, char **argv, ImgCommonOpts *o);
+
 /* printf unless @quiet. */
 void QEMU_PRINTF(2, 3) qprintf(bool quiet, const char *fmt, ...);
 
