@@ -143,9 +143,9 @@ int img_bench(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *filename, *fmt = NULL;
-    bool quiet = false, image_opts = false, is_write = false;
-    bool force_share = false, writethrough = false, drain_on_flush = true;
+    const char *filename;
+    bool quiet = false, is_write = false;
+    bool writethrough = false, drain_on_flush = true;
     bool zone_append = false;
     int count = 75000, depth = 64, pattern = 0, flush_interval = 0;
     int64_t offset = 0, bufsize = 4096, step = 0, image_size, t0, t1;
@@ -255,9 +255,6 @@ int img_bench(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -272,8 +269,8 @@ int img_bench(int argc, char **argv)
         return 1;
     }
 
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, quiet,
-                   force_share);
+    blk = img_open(co.image_opts, filename, co.fmt, flags, writethrough, quiet,
+                   co.force_share);
     if (!blk) {
         return 1;
     }

@@ -104,9 +104,9 @@ int img_commit(int argc, char **argv)
         { "image-opts", no_argument, NULL, OPTION_IMAGE_OPTS },
         { NULL, 0, NULL, 0 }
     };
-    const char *filename, *fmt = NULL, *cache = "writeback";
+    const char *filename, *cache = "writeback";
     const char *base = NULL;
-    bool quiet = false, progress = false, drop = false, image_opts = false;
+    bool progress = false, drop = false;
     bool writethrough = false;
     BlockBackend *blk = NULL, *base_blk = NULL;
     BlockDriverState *bs;
@@ -143,10 +143,7 @@ int img_commit(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    image_opts = co.image_opts;
-    if (quiet) {
+    if (co.quiet) {
         progress = false;
     }
     if (optind != argc - 1) {
@@ -165,7 +162,7 @@ int img_commit(int argc, char **argv)
         error_report("Invalid cache option: %s", cache);
         return 1;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, quiet,
+    blk = img_open(co.image_opts, filename, co.fmt, flags, writethrough, co.quiet,
                    false);
     if (!blk) {
         return 1;
@@ -220,7 +217,7 @@ int img_commit(int argc, char **argv)
     }
     img_progress_print(100, 0);
     img_progress_end();
-    qprintf(quiet, "Image committed.\n");
+    qprintf(co.quiet, "Image committed.\n");
     ret = 0;
     goto done;
 

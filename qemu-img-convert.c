@@ -469,12 +469,12 @@ int img_convert(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt = NULL, *out_fmt = NULL, *cache = "unsafe";
+    const char *out_fmt = NULL, *cache = "unsafe";
     const char *src_cache = "writeback";
     const char *out_baseimg = NULL, *backing_fmt = NULL, *out_filename;
     char *options = NULL;
-    bool quiet = false, progress = false, skip_create = false;
-    bool image_opts = false, tgt_image_opts = false, force_share = false;
+    bool progress = false, skip_create = false;
+    bool tgt_image_opts = false;
     bool target_is_zero = false, writethrough, src_writethrough = false;
     bool copy_range = false, progress_started = false;
     int num_coroutines = 8, flags, src_flags = BDRV_O_NO_SHARE;
@@ -563,15 +563,11 @@ int img_convert(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
 
     if (!out_fmt && !tgt_image_opts) {
         out_fmt = "raw";
     }
-    if (quiet) {
+    if (co.quiet) {
         progress = false;
     }
     if (tgt_image_opts && !skip_create) {
@@ -622,8 +618,8 @@ int img_convert(int argc, char **argv)
     s.src_size = g_new0(int64_t, s.src_num);
     s.src_start = g_new0(int64_t, s.src_num);
     for (i = 0; i < s.src_num; i++) {
-        s.src[i] = img_open(image_opts, argv[optind + i], fmt, src_flags,
-                            src_writethrough, quiet, force_share);
+        s.src[i] = img_open(co.image_opts, argv[optind + i], co.fmt, src_flags,
+                            src_writethrough, co.quiet, co.force_share);
         if (!s.src[i]) {
             goto out;
         }
@@ -669,7 +665,7 @@ int img_convert(int argc, char **argv)
     s.target = img_open(tgt_image_opts, out_filename,
                         skip_create ? (tgt_image_opts ? NULL : out_fmt)
                                     : out_fmt,
-                        flags, writethrough, quiet, false);
+                        flags, writethrough, co.quiet, false);
     if (!s.target) {
         goto out;
     }

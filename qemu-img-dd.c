@@ -77,8 +77,7 @@ int img_dd(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     DdOpts dd = { .bs = 512 };
-    const char *fmt = NULL, *out_fmt = "raw";
-    bool image_opts = false, force_share = false;
+    const char *out_fmt = "raw";
     BlockBackend *in_blk = NULL, *out_blk = NULL;
     BlockDriver *drv;
     int64_t size, in_pos, out_pos, out_size;
@@ -98,9 +97,6 @@ int img_dd(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     for (; optind < argc; optind++) {
         if (!dd_parse_operand(&dd, argv[optind])) {
             return 1;
@@ -111,8 +107,8 @@ int img_dd(int argc, char **argv)
         return 1;
     }
 
-    in_blk = img_open(image_opts, dd.in_name, fmt, 0, false, false,
-                      force_share);
+    in_blk = img_open(co.image_opts, dd.in_name, co.fmt, 0, false, false,
+                      co.force_share);
     if (!in_blk) {
         return 1;
     }

@@ -109,8 +109,8 @@ int img_info(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     OutputFormat output_format = OFORMAT_HUMAN;
-    bool chain = false, image_opts = false, force_share = false;
-    const char *filename, *fmt = NULL;
+    bool chain = false;
+    const char *filename;
     GHashTable *seen;
     QObject *list;
     char *cur_name, *cur_fmt;
@@ -131,9 +131,6 @@ int img_info(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -142,7 +139,7 @@ int img_info(int argc, char **argv)
     seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     list = qobj_list();
     cur_name = g_strdup(filename);
-    cur_fmt = g_strdup(fmt);
+    cur_fmt = g_strdup(co.fmt);
     while (cur_name) {
         BlockBackend *blk;
         QObject *info, *v, *zone;
@@ -157,9 +154,9 @@ int img_info(int argc, char **argv)
         g_hash_table_add(seen, g_strdup(cur_name));
 
         /* Metadata only: QEMU's info takes no read permission. */
-        blk = img_open(image_opts, cur_name, cur_fmt,
+        blk = img_open(co.image_opts, cur_name, cur_fmt,
                        BDRV_O_NO_BACKING | BDRV_O_NO_IO, false, false,
-                       force_share);
+                       co.force_share);
         if (!blk) {
             ret = 1;
             break;
@@ -191,7 +188,7 @@ int img_info(int argc, char **argv)
                 cur_fmt = v ? g_strdup(qobj_get_str(v)) : NULL;
             }
             /* Backing files are always named by a plain filename. */
-            image_opts = false;
+            co.image_opts = false;
         }
         qlist_obj_append(list, info);
     }
@@ -358,8 +355,7 @@ int img_map(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     OutputFormat output_format = OFORMAT_HUMAN;
-    bool image_opts = false, force_share = false;
-    const char *filename, *fmt = NULL;
+    const char *filename;
     int64_t start_offset = 0, max_length = -1, length;
     MapEntry cur = { 0 }, next = { 0 };
     BlockBackend *blk;
@@ -389,15 +385,12 @@ int img_map(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
     filename = argv[optind];
 
-    blk = img_open(image_opts, filename, fmt, 0, false, false, force_share);
+    blk = img_open(co.image_opts, filename, co.fmt, 0, false, false, co.force_share);
     if (!blk) {
         return 1;
     }
@@ -564,9 +557,8 @@ int img_check(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     OutputFormat output_format = OFORMAT_HUMAN;
-    bool image_opts = false, force_share = false, quiet = false;
     bool writethrough = false;
-    const char *filename, *fmt = NULL, *cache = "writeback";
+    const char *filename, *cache = "writeback";
     int flags = BDRV_O_CHECK;
     BdrvCheckMode fix = 0;
     ImageCheckReport report = { 0 };
@@ -599,10 +591,6 @@ int img_check(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
@@ -612,8 +600,8 @@ int img_check(int argc, char **argv)
         error_report("Invalid source cache option: %s", cache);
         return 1;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, quiet,
-                   force_share);
+    blk = img_open(co.image_opts, filename, co.fmt, flags, writethrough, co.quiet,
+                   co.force_share);
     if (!blk) {
         return 1;
     }
@@ -631,7 +619,7 @@ int img_check(int argc, char **argv)
         int leaks_fixed = report.r.leaks_fixed;
 
         if (output_format == OFORMAT_HUMAN) {
-            qprintf(quiet,
+            qprintf(co.quiet,
                     "The following inconsistencies were found and "
                     "repaired:\n\n"
                     "    %d leaked clusters\n"
@@ -647,7 +635,7 @@ int img_check(int argc, char **argv)
     }
     if (ret == 0) {
         if (output_format == OFORMAT_HUMAN) {
-            check_dump_human(&report, quiet);
+            check_dump_human(&report, co.quiet);
         } else {
             check_dump_json(&report);
         }
@@ -689,8 +677,7 @@ int img_measure(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     OutputFormat output_format = OFORMAT_HUMAN;
-    const char *filename = NULL, *fmt = NULL, *out_fmt = "raw";
-    bool image_opts = false, force_share = false;
+    const char *filename = NULL, *out_fmt = "raw";
     char *options = NULL;
     int64_t img_size = -1;
     BlockBackend *in_blk = NULL;
@@ -728,9 +715,6 @@ int img_measure(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
 
     if (argc - optind > 1) {
         error_report("At most one filename argument is allowed.");
@@ -738,7 +722,7 @@ int img_measure(int argc, char **argv)
     } else if (argc - optind == 1) {
         filename = argv[optind];
     }
-    if (!filename && (image_opts || fmt)) {
+    if (!filename && (co.image_opts || co.fmt)) {
         error_report("--image-opts, -f, and -l require a filename argument.");
         goto out;
     }
@@ -752,8 +736,8 @@ int img_measure(int argc, char **argv)
     }
 
     if (filename) {
-        in_blk = img_open(image_opts, filename, fmt, 0, false, false,
-                          force_share);
+        in_blk = img_open(co.image_opts, filename, co.fmt, 0, false, false,
+                          co.force_share);
         if (!in_blk) {
             goto out;
         }

@@ -113,7 +113,6 @@ int img_snapshot(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *filename, *snapshot_name = NULL;
-    bool quiet = false, image_opts = false, force_share = false;
     int action = SNAPSHOT_NONE, flags = BDRV_O_RDWR, c, ret = 0;
     BlockBackend *blk;
     BlockDriverState *bs;
@@ -152,16 +151,13 @@ int img_snapshot(int argc, char **argv)
             break;
         }
     }
-    quiet = co.quiet;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting one image file name");
     }
     filename = argv[optind];
 
-    blk = img_open(image_opts, filename, NULL, flags, false, quiet,
-                   force_share);
+    blk = img_open(co.image_opts, filename, NULL, flags, false, co.quiet,
+                   co.force_share);
     if (!blk) {
         return 1;
     }

@@ -173,11 +173,10 @@ static int img_create(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *fmt, *base_fmt = NULL, *base_filename = NULL;
+    const char *base_fmt = NULL, *base_filename = NULL;
     const char *filename;
     char *options = NULL;
     uint64_t img_size = (uint64_t)-1;
-    bool quiet = false;
     int flags = 0;
     Error *err = NULL;
     int c, ret;
@@ -203,13 +202,11 @@ static int img_create(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
 
     /* Option help works with or without a filename. */
     filename = optind < argc ? argv[optind] : NULL;
     if (img_has_help_option(options)) {
-        ret = img_print_block_option_help(filename, fmt);
+        ret = img_print_block_option_help(filename, co.fmt);
         g_free(options);
         return ret;
     }
@@ -230,8 +227,8 @@ static int img_create(int argc, char **argv)
         img_error_exit("Unexpected argument: %s", argv[optind]);
     }
 
-    bdrv_img_create(filename, fmt, base_filename, base_fmt, options,
-                    img_size, flags, quiet, &err);
+    bdrv_img_create(filename, co.fmt, base_filename, base_fmt, options,
+                    img_size, flags, co.quiet, &err);
     if (err) {
         error_prepend(&err, "%s: ", filename);
         error_report_err(err);
@@ -317,8 +314,8 @@ static int img_compare(int argc, char **argv)
     };
     const char *fmt1 = NULL, *fmt2 = NULL, *cache = "writeback";
     const char *filename1, *filename2;
-    bool quiet = false, strict = false, progress = false;
-    bool image_opts = false, force_share = false, writethrough = false;
+    bool strict = false, progress = false;
+    bool writethrough = false;
     BlockBackend *blk1 = NULL, *blk2 = NULL;
     uint8_t *buf1 = NULL, *buf2 = NULL;
     int64_t size1, size2, total, offset, chunk;
@@ -349,10 +346,7 @@ static int img_compare(int argc, char **argv)
             break;
         }
     }
-    quiet = co.quiet;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
-    if (quiet) {
+    if (co.quiet) {
         progress = false;
     }
     if (optind != argc - 2) {
@@ -369,13 +363,13 @@ static int img_compare(int argc, char **argv)
         error_report("Invalid source cache option: %s", cache);
         goto out;
     }
-    blk1 = img_open(image_opts, filename1, fmt1, flags, writethrough, quiet,
-                    force_share);
+    blk1 = img_open(co.image_opts, filename1, fmt1, flags, writethrough, co.quiet,
+                    co.force_share);
     if (!blk1) {
         goto out;
     }
-    blk2 = img_open(image_opts, filename2, fmt2, flags, writethrough, quiet,
-                    force_share);
+    blk2 = img_open(co.image_opts, filename2, fmt2, flags, writethrough, co.quiet,
+                    co.force_share);
     if (!blk2) {
         goto out;
     }
@@ -398,7 +392,7 @@ static int img_compare(int argc, char **argv)
     total = MIN(size1, size2);
 
     if (strict && size1 != size2) {
-        qprintf(quiet, "Strict mode: Image size mismatch!\n");
+        qprintf(co.quiet, "Strict mode: Image size mismatch!\n");
         ret = 1;
         goto out;
     }
@@ -430,7 +424,7 @@ static int img_compare(int argc, char **argv)
         chunk = MIN(pnum1, pnum2);
 
         if (strict && st1 != st2) {
-            qprintf(quiet, "Strict mode: Offset %" PRId64
+            qprintf(co.quiet, "Strict mode: Offset %" PRId64
                     " block status mismatch!\n", offset);
             ret = 1;
             goto out;
@@ -461,7 +455,7 @@ static int img_compare(int argc, char **argv)
                 }
                 diff = compare_buffers(buf1, buf2, chunk, &pnum);
                 if (diff || pnum != chunk) {
-                    qprintf(quiet, "Content mismatch at offset %" PRId64
+                    qprintf(co.quiet, "Content mismatch at offset %" PRId64
                             "!\n", offset + (diff ? 0 : pnum));
                     ret = 1;
                     goto out;
@@ -471,10 +465,10 @@ static int img_compare(int argc, char **argv)
             chunk = MIN(chunk, IMG_COMPARE_BUF_SIZE);
             if (alloc1) {
                 ret = check_empty_range(blk1, offset, chunk, filename1, buf1,
-                                        quiet);
+                                        co.quiet);
             } else {
                 ret = check_empty_range(blk2, offset, chunk, filename2, buf1,
-                                        quiet);
+                                        co.quiet);
             }
             if (ret) {
                 goto out;
@@ -488,7 +482,7 @@ static int img_compare(int argc, char **argv)
         const char *name_over = size1 > size2 ? filename1 : filename2;
         int64_t size_over = MAX(size1, size2);
 
-        qprintf(quiet, "Warning: Image size mismatch!\n");
+        qprintf(co.quiet, "Warning: Image size mismatch!\n");
         for (offset = total; offset < size_over; offset += chunk) {
             int st = bdrv_block_status_above(blk_bs(blk_over), NULL, offset,
                                              size_over - offset, &chunk,
@@ -502,7 +496,7 @@ static int img_compare(int argc, char **argv)
             if ((st & BDRV_BLOCK_ALLOCATED) && !(st & BDRV_BLOCK_ZERO)) {
                 chunk = MIN(chunk, IMG_COMPARE_BUF_SIZE);
                 ret = check_empty_range(blk_over, offset, chunk, name_over,
-                                        buf1, quiet);
+                                        buf1, co.quiet);
                 if (ret) {
                     goto out;
                 }
@@ -511,7 +505,7 @@ static int img_compare(int argc, char **argv)
         }
     }
 
-    qprintf(quiet, "Images are identical.\n");
+    qprintf(co.quiet, "Images are identical.\n");
     ret = 0;
 
 out:
@@ -550,8 +544,8 @@ static int img_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, OPTION_SHRINK },
         { NULL, 0, NULL, 0 }
     };
-    const char *filename, *fmt = NULL, *size;
-    bool quiet = false, image_opts = false, shrink = false;
+    const char *filename, *size;
+    bool shrink = false;
     PreallocMode prealloc = PREALLOC_MODE_OFF;
     int64_t n, cur_size, total_size;
     BlockBackend *blk;
@@ -591,9 +585,6 @@ static int img_resize(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    image_opts = co.image_opts;
     if (optind != argc - 1) {
         img_error_exit("Expecting image file name and size");
     }
@@ -623,8 +614,8 @@ static int img_resize(int argc, char **argv)
     n = qemu_opt_get_size(param, "size", 0);
     qemu_opts_del(param);
 
-    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
-                   false, quiet, false);
+    blk = img_open(co.image_opts, filename, co.fmt, BDRV_O_RDWR | BDRV_O_RESIZE,
+                   false, co.quiet, false);
     if (!blk) {
         return 1;
     }
@@ -655,7 +646,7 @@ static int img_resize(int argc, char **argv)
     }
     ret = blk_truncate(blk, total_size, true, prealloc, 0, &err);
     if (ret == 0) {
-        qprintf(quiet, "Image resized.\n");
+        qprintf(co.quiet, "Image resized.\n");
     } else {
         error_report_err(err);
     }
@@ -695,8 +686,8 @@ static int img_amend(int argc, char **argv)
         { "force", no_argument, NULL, OPTION_FORCE },
         { NULL, 0, NULL, 0 }
     };
-    const char *filename, *fmt = NULL, *cache = "writeback";
-    bool quiet = false, image_opts = false, force = false, progress = false;
+    const char *filename, *cache = "writeback";
+    bool force = false, progress = false;
     bool writethrough = false;
     char *options = NULL;
     BlockBackend *blk = NULL;
@@ -728,16 +719,13 @@ static int img_amend(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    image_opts = co.image_opts;
     if (!options) {
         img_error_exit("Must specify options (-o)");
     }
     /* From here on every exit ends the (possibly empty) progress line. */
-    img_progress_init(progress && !quiet, 1.0);
-    if (fmt && img_has_help_option(options)) {
-        ret = print_amend_option_help(fmt);
+    img_progress_init(progress && !co.quiet, 1.0);
+    if (co.fmt && img_has_help_option(options)) {
+        ret = print_amend_option_help(co.fmt);
         goto out;
     }
     if (optind != argc - 1) {
@@ -749,20 +737,20 @@ static int img_amend(int argc, char **argv)
         error_report("Invalid cache option: %s", cache);
         goto out;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, quiet,
+    blk = img_open(co.image_opts, filename, co.fmt, flags, writethrough, co.quiet,
                    false);
     if (!blk) {
         goto out;
     }
     bs = blk_bs(blk);
-    fmt = bdrv_get_format_name(bs);
+    co.fmt = bdrv_get_format_name(bs);
     if (img_has_help_option(options)) {
-        ret = print_amend_option_help(fmt);
+        ret = print_amend_option_help(co.fmt);
         goto out;
     }
     if (!bs->drv->bdrv_co_amend || !bs->drv->amend_opts) {
         error_report("Format driver '%s' does not support option amendment",
-                     fmt);
+                     co.fmt);
         goto out;
     }
     list = qemu_opts_append(NULL, bs->drv->amend_opts);
@@ -946,11 +934,11 @@ static int img_rebase(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 }
     };
-    const char *filename, *fmt = NULL, *cache = "writeback";
+    const char *filename, *cache = "writeback";
     const char *src_cache = "writeback";
     const char *out_baseimg = NULL, *out_basefmt = NULL;
-    bool quiet = false, image_opts = false, unsafe = false;
-    bool progress = false, force_share = false;
+    bool unsafe = false;
+    bool progress = false;
     bool writethrough = false, src_writethrough = false;
     BlockBackend *blk = NULL, *new_blk = NULL;
     int flags, src_flags = 0;
@@ -983,11 +971,7 @@ static int img_rebase(int argc, char **argv)
             break;
         }
     }
-    fmt = co.fmt;
-    quiet = co.quiet;
-    force_share = co.force_share;
-    image_opts = co.image_opts;
-    if (quiet) {
+    if (co.quiet) {
         progress = false;
     }
     if (optind != argc - 1) {
@@ -1015,7 +999,7 @@ static int img_rebase(int argc, char **argv)
         error_report("Invalid source cache option: %s", src_cache);
         goto out;
     }
-    blk = img_open(image_opts, filename, fmt, flags, writethrough, quiet,
+    blk = img_open(co.image_opts, filename, co.fmt, flags, writethrough, co.quiet,
                    false);
     if (!blk) {
         goto out;
@@ -1038,7 +1022,7 @@ static int img_rebase(int argc, char **argv)
             qdict_put_str(options, "driver", out_basefmt);
         }
         new_blk = blk_new_open(path, options,
-                               src_flags | (force_share ?
+                               src_flags | (co.force_share ?
                                             BDRV_O_FORCE_SHARE : 0), &err);
         if (!new_blk) {
             error_prepend(&err, "Could not open new backing file '%s': ",

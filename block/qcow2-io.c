@@ -465,24 +465,35 @@ static int coroutine_fn write_zero_bytes(BlockDriverState *bs, int64_t offset,
     return qcow2_co_pwritev_data(bs, offset, bytes, &qiov, 0, 0);
 }
 
+/*
+ * The whole clusters inside [offset, offset + bytes) as [*astart, *aend);
+ * the partial cluster at the end of the image counts as whole.  False if
+ * there is none.
+ */
+static bool whole_clusters(BDRVQcow2State *s, int64_t offset, int64_t bytes,
+                           int64_t *astart, int64_t *aend)
+{
+    int64_t end = offset + bytes;
+
+    *astart = ROUND_UP(offset, s->cluster_size);
+    *aend = (uint64_t)end == s->size ? ROUND_UP(end, s->cluster_size)
+                                     : start_of_cluster(s, end);
+    return *astart < *aend;
+}
+
 int coroutine_fn qcow2_co_pwrite_zeroes_data(BlockDriverState *bs,
                                              int64_t offset, int64_t bytes,
                                              BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t end = offset + bytes;
-    int64_t astart = ROUND_UP(offset, s->cluster_size);
-    int64_t aend = start_of_cluster(s, end);
+    int64_t astart, aend;
     int ret;
 
     if (qcow2_is_corrupt(s)) {
         return -EIO;
     }
-    /* The tail of the image counts as a whole cluster. */
-    if ((uint64_t)end == s->size) {
-        aend = ROUND_UP(end, s->cluster_size);
-    }
-    if (astart >= aend) {
+    if (!whole_clusters(s, offset, bytes, &astart, &aend)) {
         /* No whole cluster inside: treat it all as unaligned. */
         astart = aend = end;
     }
@@ -536,18 +547,13 @@ int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t end = offset + bytes;
-    int64_t astart = ROUND_UP(offset, s->cluster_size);
-    int64_t aend = start_of_cluster(s, end);
+    int64_t astart, aend;
     int ret;
 
     if (qcow2_is_corrupt(s)) {
         return -EIO;
     }
-    if ((uint64_t)end == s->size) {
-        aend = ROUND_UP(end, s->cluster_size);
-    }
-    if (astart >= aend) {
+    if (!whole_clusters(s, offset, bytes, &astart, &aend)) {
         return 0;   /* a hint: partial clusters stay as they are */
     }
     qemu_co_mutex_lock(&s->lock);

@@ -846,8 +846,8 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
                 end = MAX(real, s->compressed_end);
             }
 
-            if (end > 0 && real >= 0 && end != real &&
-                (end < real || s->file_lazy)) {
+            if (end > 0 && real >= 0 &&
+                (end < real || (s->file_lazy && end > real))) {
                 if (bdrv_co_truncate(bs->file, end, true, PREALLOC_MODE_OFF,
                                      0, NULL) >= 0) {
                     s->file_size = end;
