@@ -81,6 +81,11 @@ static QObject *img_zone_info(BlockDriverState *bs)
                 }
             }
         }
+        if (zones[nr - 1].start + zones[nr - 1].length <= (uint64_t)offset) {
+            /* A report that does not move forward would never end. */
+            ret = -EIO;
+            break;
+        }
         offset = zones[nr - 1].start + zones[nr - 1].length;
     }
     g_free(zones);

@@ -1147,6 +1147,8 @@ static inline uint64_t to_sectors(uint64_t bytes)
 
 static int zone_report_f(BlockBackend *blk, int argc, char **argv)
 {
+    /* Report in batches: the count is the user's, memory must not be. */
+    const unsigned int batch = 1024;
     BlockZoneDescriptor *zones;
     int64_t offset, nr;
     unsigned int nr_zones, i;
@@ -1160,12 +1162,14 @@ static int zone_report_f(BlockBackend *blk, int argc, char **argv)
         printf("Number of zones must be less than 2^32\n");
         return -ERANGE;
     }
-    nr_zones = nr;
-    zones = g_new0(BlockZoneDescriptor, MAX(nr_zones, 1));
-    ret = blk_zone_report(blk, offset, &nr_zones, zones);
-    if (ret < 0) {
-        printf("zone report failed: %s\n", strerror(-ret));
-    } else {
+    zones = g_new0(BlockZoneDescriptor, batch);
+    do {
+        nr_zones = MIN(nr, batch);
+        ret = blk_zone_report(blk, offset, &nr_zones, zones);
+        if (ret < 0) {
+            printf("zone report failed: %s\n", strerror(-ret));
+            break;
+        }
         for (i = 0; i < nr_zones; i++) {
             printf("start: 0x%" PRIx64 ", len 0x%" PRIx64 ", cap 0x%" PRIx64
                    ", wptr 0x%" PRIx64 ", zcond:%u, [type: %u]\n",
@@ -1173,7 +1177,14 @@ static int zone_report_f(BlockBackend *blk, int argc, char **argv)
                    to_sectors(zones[i].cap), to_sectors(zones[i].wp),
                    (unsigned)zones[i].state, (unsigned)zones[i].type);
         }
-    }
+        if (nr_zones == 0 ||
+            zones[nr_zones - 1].start + zones[nr_zones - 1].length <=
+            (uint64_t)offset) {
+            break;
+        }
+        offset = zones[nr_zones - 1].start + zones[nr_zones - 1].length;
+        nr -= nr_zones;
+    } while (nr > 0);
     g_free(zones);
     return ret;
 }

@@ -541,6 +541,7 @@ static BlockDriver *bdrv_co_probe(BdrvChild *file, const char *filename,
     uint8_t *buf;
     int64_t len = bdrv_co_getlength(file->bs);
     BlockDriver *drv;
+    const char *foreign;
     int ret, n;
 
     if (len < 0) {
@@ -560,7 +561,26 @@ static BlockDriver *bdrv_co_probe(BdrvChild *file, const char *filename,
         return NULL;
     }
     drv = bdrv_probe_format(buf, n, filename);
+    foreign = drv == &bdrv_raw ? bdrv_probe_foreign(buf, n) : NULL;
+    if (drv == &bdrv_raw && !foreign && len >= 2 * BDRV_SECTOR_SIZE) {
+        ret = bdrv_co_pread(file, len - BDRV_SECTOR_SIZE, BDRV_SECTOR_SIZE,
+                            buf, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read image for "
+                             "determining its format");
+            g_free(buf);
+            return NULL;
+        }
+        foreign = bdrv_probe_foreign_tail(buf, BDRV_SECTOR_SIZE);
+    }
     g_free(buf);
+    if (foreign) {
+        /* Opening it as raw would let writes destroy its metadata. */
+        error_setg(errp, "Image is in %s format, which is not supported "
+                   "(only qcow2 and raw images are); use -f raw to access "
+                   "the file as raw data", foreign);
+        return NULL;
+    }
     return drv;
 }
 
@@ -659,6 +679,9 @@ static BlockDriverState *bdrv_co_open_node(BlockDriver *drv,
     if (bs->total_bytes < 0) {
         error_setg_errno(errp, -bs->total_bytes, "Could not get image size");
         bs->total_bytes = -1;
+        goto fail_close;
+    }
+    if (drv->bdrv_co_activate && drv->bdrv_co_activate(bs, errp) < 0) {
         goto fail_close;
     }
     return bs;

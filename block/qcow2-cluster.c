@@ -229,13 +229,11 @@ static int coroutine_fn get_cluster_table(BlockDriverState *bs,
             return ret;
         }
     }
-    if ((int64_t)((s->l1_table[l1_index] & L1E_OFFSET_MASK) +
-                  s->cluster_size) > s->file_size) {
-        /* Writing it would extend the file with an unreferenced table. */
-        qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#" PRIx64
-                                " beyond the end of the image file",
-                                s->l1_table[l1_index] & L1E_OFFSET_MASK);
-        return -EIO;
+    /* Writing it past the end must not extend the file for a bad entry. */
+    ret = qcow2_cover_allocated(bs, s->l1_table[l1_index] & L1E_OFFSET_MASK,
+                                s->cluster_size, "L2 table");
+    if (ret < 0) {
+        return ret;
     }
     ret = l2_load(bs, l1_index, s->l1_table[l1_index] & L1E_OFFSET_MASK,
                   l2);
@@ -472,12 +470,10 @@ again:
             }
         }
         qcow2_cache_put(s->l2_table_cache, (void **)&l2);
-        if ((int64_t)(host + (i << s->cluster_bits)) > s->file_size) {
-            qcow2_signal_corruption(bs, true, -1, -1,
-                                    "Data cluster offset %#" PRIx64
-                                    " beyond the end of the image file",
-                                    host);
-            return -EIO;
+        ret = qcow2_cover_allocated(bs, host, i << s->cluster_bits,
+                                    "Data cluster");
+        if (ret < 0) {
+            return ret;
         }
         *host_offset = host + into;
         *bytes = MIN(*bytes, (i << s->cluster_bits) - into);

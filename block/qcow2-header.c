@@ -122,12 +122,13 @@ int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *buf,
         const uint8_t *data;
 
         offset += sizeof(QCowExtension);
-        if (magic == QCOW2_EXT_MAGIC_END) {
-            break;
-        }
+        /* Even the end marker's length must fit, as QEMU checks it. */
         if (len > end - offset) {
             error_setg(errp, "Header extension too large");
             return -EINVAL;
+        }
+        if (magic == QCOW2_EXT_MAGIC_END) {
+            break;
         }
         data = buf + offset;
 
@@ -178,6 +179,13 @@ int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *buf,
             s->has_zoned_ext = true;
             break;
         case QCOW2_EXT_MAGIC_CRYPTO_HEADER:
+            /* Encrypted images are refused later; this is a bad header. */
+            if (s->crypt_method_header != QCOW_CRYPT_LUKS) {
+                error_setg(errp, "CRYPTO header extension only expected "
+                           "with LUKS encryption method");
+                return -EINVAL;
+            }
+            /* fall through */
         case QCOW2_EXT_MAGIC_DATA_FILE:
         default: {
             /* Kept verbatim and written back on header updates. */
@@ -449,6 +457,9 @@ int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
     if (backing_file && strlen(backing_file) > 1023) {
         return -EINVAL;
     }
+    if (backing_file && backing_file[0] && (s->zoned || s->has_zoned_ext)) {
+        return -ENOTSUP;   /* the open would refuse the image */
+    }
     if (backing_fmt && strlen(backing_fmt) >= sizeof(bs->backing_format)) {
         return -EINVAL;
     }
@@ -614,7 +625,11 @@ int qcow2_zoned_validate_ext(BlockDriverState *bs, Error **errp)
                    z->zonedmeta_offset);
         return -EINVAL;
     }
-    if (s->backing_file_offset) {
+    /*
+     * Opened without its backing file (rebase -u), a zoned image that
+     * names one can be repaired by dropping the name.
+     */
+    if (s->backing_file_offset && !(bs->open_flags & BDRV_O_NO_BACKING)) {
         error_setg(errp, "Zoned images cannot have a backing file");
         return -EINVAL;
     }

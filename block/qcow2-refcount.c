@@ -591,6 +591,15 @@ int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
         s->set_refcount(rb, idx, rc);
         qcow2_cache_entry_mark_dirty(s->refcount_block_cache, rb);
         if (rc == 0) {
+            /*
+             * The partly filled cluster of compressed writes is free now:
+             * its next allocation may be data, which a later compressed
+             * write must not write into (QEMU's cursor survives this).
+             */
+            if (s->free_byte_offset &&
+                s->free_byte_offset >> s->cluster_bits == cluster) {
+                s->free_byte_offset = 0;
+            }
             discard_cached_table(s, s->l2_table_cache,
                                  cluster << s->cluster_bits);
             if ((cluster << s->cluster_bits) != refblock_offset(s, rt)) {

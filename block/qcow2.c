@@ -195,6 +195,48 @@ int coroutine_fn qcow2_grow_file(BlockDriverState *bs, int64_t end)
     return 0;
 }
 
+/*
+ * Clusters [@offset, @offset + @bytes) that an L1 or L2 entry names lie past
+ * the end of the file as we know it.  After a crash that is legal: the
+ * refcount and the table entry reached the disk, the write that would have
+ * extended the file did not.  Clusters whose refcounts say they are in use
+ * are ours, and the file is grown to cover them; anything else is a
+ * corrupt entry, and growing the file for it could make it any size.
+ * Called with s->lock held.  0, or -EIO after marking the image corrupt.
+ */
+int coroutine_fn qcow2_cover_allocated(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, const char *what)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t first, last, c, rc = 0;
+    int ret;
+
+    if (bytes == 0 || offset > (uint64_t)INT64_MAX - bytes) {
+        goto corrupt;
+    }
+    if ((int64_t)(offset + bytes) <= s->file_size) {
+        return 0;
+    }
+    first = offset >> s->cluster_bits;
+    last = (offset + bytes - 1) >> s->cluster_bits;
+    for (c = first; c <= last; c++) {
+        ret = qcow2_get_refcount(bs, c, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc == 0) {
+            goto corrupt;
+        }
+    }
+    return qcow2_grow_file(bs, (last + 1) << s->cluster_bits);
+
+corrupt:
+    qcow2_signal_corruption(bs, true, -1, -1, "%s offset %#" PRIx64
+                            " beyond the end of the image file", what,
+                            offset);
+    return -EIO;
+}
+
 /* ---- open / close ------------------------------------------------------------------ */
 
 /* Set the in-use flag of every persistent bitmap (directory rewrite). */
@@ -533,6 +575,7 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
 
     ext_end = s->backing_file_offset ? s->backing_file_offset
                                      : (uint64_t)s->cluster_size;
+    s->crypt_method_header = be32_to_cpu(header.crypt_method);
     ret = qcow2_read_extensions(bs, first, s->header_length, ext_end, errp);
     if (ret < 0) {
         goto fail;
@@ -552,7 +595,6 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
         goto fail;
     }
 
-    s->crypt_method_header = be32_to_cpu(header.crypt_method);
     if (s->crypt_method_header) {
         error_setg(errp, "qcow2: Encrypted images are not supported "
                    "(encryption method %u)", s->crypt_method_header);
@@ -570,6 +612,12 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     s->size = be64_to_cpu(header.size);
     if (s->size > (uint64_t)INT64_MAX - s->cluster_size) {
         error_setg(errp, "Image size too large");
+        ret = -EFBIG;
+        goto fail;
+    }
+    /* The L1 index must fit its 32-bit field (and every int using it). */
+    if (size_to_l1(s, s->size) > INT_MAX) {
+        error_setg(errp, "Image is too big");
         ret = -EFBIG;
         goto fail;
     }
@@ -715,51 +763,6 @@ static int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
     s->zero_start = s->file_size;
     s->prealloc_step = MAX(DEFAULT_PREALLOC_STEP, 8 * s->cluster_size);
 
-    if (!bs->read_only) {
-        bool update = false;
-
-        uint64_t keep = 0;
-
-        /*
-         * We do not track dirty bitmaps: flag them in use (inconsistent)
-         * so that their owner knows, and keep the bit.  Other autoclear
-         * bits describe data we may make stale: clear them.
-         */
-        if ((s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
-            (!s->has_bitmaps_ext || mark_bitmaps_in_use(bs) == 0)) {
-            keep |= QCOW2_AUTOCLEAR_BITMAPS;
-        }
-        if (s->autoclear_features & ~keep) {
-            s->autoclear_features &= keep;
-            update = true;
-        }
-        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-            !(flags & BDRV_O_CHECK)) {
-            BdrvCheckResult res;
-
-            memset(&res, 0, sizeof(res));
-            ret = qcow2_co_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
-            if (ret < 0 || res.corruptions || res.check_errors) {
-                error_setg_errno(errp, ret < 0 ? -ret : EIO,
-                                 "Could not repair dirty image");
-                ret = ret < 0 ? ret : -EIO;
-                goto fail;
-            }
-            ret = qcow2_mark_clean(bs);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not update qcow2 header");
-                goto fail;
-            }
-        }
-        if (update) {
-            ret = qcow2_update_header(bs);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not update qcow2 header");
-                goto fail;
-            }
-        }
-    }
-
     ret = bdrv_open_backing(bs, options, errp);
     if (ret < 0) {
         goto fail;
@@ -773,6 +776,76 @@ fail:
     g_free(first);
     qcow2_free_state(bs);
     return ret;
+}
+
+/*
+ * A dirty image (lazy refcounts, not closed cleanly) has refcounts that
+ * may lag behind its L2 tables: rebuild them before anything allocates.
+ * As QEMU, what the repair cannot fix (say, an entry past the end of the
+ * file) does not stop the open: the I/O path refuses to use it.  A first
+ * pass only reads, so that an image refused here is left as it was.
+ */
+static int coroutine_fn repair_dirty(BlockDriverState *bs, Error **errp)
+{
+    BdrvCheckResult res;
+    int ret;
+
+    memset(&res, 0, sizeof(res));
+    ret = qcow2_co_check(bs, &res, 0);
+    if (ret >= 0 && !res.check_errors) {
+        memset(&res, 0, sizeof(res));
+        ret = qcow2_co_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+    }
+    if (ret < 0 || res.check_errors) {
+        ret = ret < 0 ? ret : -EIO;
+        error_setg_errno(errp, -ret, "Could not repair dirty image");
+        return ret;
+    }
+    ret = qcow2_mark_clean(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not update qcow2 header");
+    }
+    return ret;
+}
+
+/*
+ * Driver callback: the open went through; make the updates it implies.
+ * Coroutine, s->lock not held, no request in flight.  0 or -errno.
+ */
+static int coroutine_fn qcow2_co_activate(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t keep = 0;
+    int ret;
+
+    if (!bs->read_only) {
+        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+            !(bs->open_flags & BDRV_O_CHECK)) {
+            ret = repair_dirty(bs, errp);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        /*
+         * We do not track dirty bitmaps: flag them in use (inconsistent)
+         * so that their owner knows, and keep the bit.  Other autoclear
+         * bits describe data we may make stale: clear them.
+         */
+        if ((s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
+            (!s->has_bitmaps_ext || mark_bitmaps_in_use(bs) == 0)) {
+            keep |= QCOW2_AUTOCLEAR_BITMAPS;
+        }
+        if (s->autoclear_features & ~keep) {
+            s->autoclear_features &= keep;
+            ret = qcow2_update_header(bs);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not update qcow2 header");
+                return ret;
+            }
+        }
+    }
+    s->activated = true;
+    return 0;
 }
 
 static void qcow2_zoned_refresh_limits(BlockDriverState *bs);
@@ -814,7 +887,8 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    if (!bs->read_only && s->l2_table_cache) {
+    /* Not activated: the open was refused, and must leave the file alone. */
+    if (!bs->read_only && s->activated) {
         int ret;
 
         if (qcow2_zoned_persist(bs) >= 0 && s->zoned) {
@@ -1303,8 +1377,13 @@ static int coroutine_fn qcow2_co_zone_report(BlockDriverState *bs,
     if (!zs) {
         return -ENOTSUP;
     }
-    for (z = (uint64_t)offset >> zs->zone_bits;
-         z < zs->nr_zones && n < *nr_zones; z++, n++) {
+    z = (uint64_t)offset >> zs->zone_bits;
+    /* Past the end of a short last zone is past the device: no zones. */
+    if (z < zs->nr_zones &&
+        (uint64_t)offset >= zone_start(zs, z) + zone_len(zs, z)) {
+        z = zs->nr_zones;
+    }
+    for (; z < zs->nr_zones && n < *nr_zones; z++, n++) {
         BlockZoneDescriptor *d = &zones[n];
 
         d->start = zone_start(zs, z);
@@ -1918,6 +1997,7 @@ BlockDriver bdrv_qcow2 = {
     .supports_backing           = true,
     .bdrv_probe                 = qcow2_probe,
     .bdrv_co_open               = qcow2_co_open,
+    .bdrv_co_activate           = qcow2_co_activate,
     .bdrv_co_close              = qcow2_co_close,
     .bdrv_refresh_limits        = qcow2_refresh_limits,
     .bdrv_co_preadv_part        = qcow2_co_preadv_part,

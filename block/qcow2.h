@@ -51,6 +51,7 @@
 #define QCOW2_EXT_MAGIC_BACKING_FORMAT  0xe2792aca
 #define QCOW2_EXT_MAGIC_FEATURE_TABLE   0x6803f857
 #define QCOW2_EXT_MAGIC_CRYPTO_HEADER   0x0537be77
+#define QCOW_CRYPT_LUKS                 2   /* header crypt_method */
 #define QCOW2_EXT_MAGIC_BITMAPS         0x23852875
 #define QCOW2_EXT_MAGIC_DATA_FILE       0x44415441
 #define QCOW2_EXT_MAGIC_ZONED           0x007a6264
@@ -393,6 +394,7 @@ typedef struct BDRVQcow2State {
     int64_t compressed_end;
     bool file_grown;                 /* we extended the file ahead */
     bool file_lazy;                  /* file_size may pass the real end */
+    bool activated;                  /* qcow2_co_activate() succeeded */
     int64_t prealloc_step;
 
     /*
@@ -571,6 +573,8 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
 int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
 /* Make sure bs->file is at least @end long, growing ahead in steps. */
 int coroutine_fn qcow2_grow_file(BlockDriverState *bs, int64_t end);
+int coroutine_fn qcow2_cover_allocated(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, const char *what);
 /* Validate a table's offset/size against format limits. */
 int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
                          uint64_t entries, size_t entry_len,

@@ -160,7 +160,8 @@ static int raw_check_probed_write(BlockDriverState *bs, int64_t offset,
     }
     assert(offset == 0);
     qemu_iovec_to_buf(qiov, qiov_offset, buf, sizeof(buf));
-    if (bdrv_probe_format(buf, sizeof(buf), "") != &bdrv_raw) {
+    if (bdrv_probe_format(buf, sizeof(buf), "") != &bdrv_raw ||
+        bdrv_probe_foreign(buf, sizeof(buf))) {
         return -EPERM;
     }
     return 0;

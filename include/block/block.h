@@ -188,6 +188,13 @@ BlockDriver *bdrv_find_protocol(const char *filename, bool allow_protocol_prefix
 /* Probe the first bytes of an image; returns the best format driver. */
 BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
                                const char *filename);
+/*
+ * The name of a format we do not implement whose signature @buf (the
+ * first bytes of an image) or @tail (its last 512 bytes) carries, or NULL
+ * (block/probe-foreign.c).
+ */
+const char *bdrv_probe_foreign(const uint8_t *buf, size_t buf_size);
+const char *bdrv_probe_foreign_tail(const uint8_t *tail, size_t tail_size);
 /* Calls cb for every registered format (for "Supported formats:"). */
 void bdrv_iterate_format(void (*cb)(void *opaque, const char *name),
                          void *opaque);

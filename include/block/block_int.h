@@ -164,6 +164,16 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_open)(BlockDriverState *bs, QDict *options,
                                      int flags, Error **errp);
     /*
+     * Optional.  The open is complete (options checked, backing file
+     * attached, limits known): the first point where the driver may
+     * write to its children, for the updates an open implies (repairing
+     * a dirty image, clearing stale feature bits).  Every check that can
+     * refuse an image belongs in bdrv_co_open, so that a refused open
+     * leaves the file as it was.  Coroutine context.  0 or -errno with
+     * *errp set; on failure the generic layer closes the node.
+     */
+    int coroutine_fn (*bdrv_co_activate)(BlockDriverState *bs, Error **errp);
+    /*
      * Close: flush caches and free driver state.  Coroutine context, no
      * request in flight (the generic layer drained).  Children are
      * released by the generic layer afterwards.
