@@ -920,6 +920,13 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
                 end = MAX(real, s->compressed_end);
             }
 
+            /*
+             * Grow only over what this session allocated: refcounts of a
+             * damaged image may claim clusters far past the end.
+             */
+            if (end > real && real >= 0) {
+                end = MIN(end, MAX(real, MAX(s->alloc_end, s->linked_end)));
+            }
             if (end > 0 && real >= 0 &&
                 (end < real || (s->file_lazy && end > real))) {
                 if (bdrv_co_truncate(bs->file, end, true, PREALLOC_MODE_OFF,
