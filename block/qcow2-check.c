@@ -18,26 +18,73 @@
 
 #define CHECK_FRAG_INFO 2
 
+/* The computed refcounts are kept in chunks of this many clusters. */
+#define CHECK_CHUNK_BITS 12
+#define CHECK_CHUNK_SIZE (INT64_C(1) << CHECK_CHUNK_BITS)
+
 typedef struct Qcow2CheckState {
     BlockDriverState *bs;
     BDRVQcow2State *s;
-    uint64_t *refs;          /* computed reference count per cluster */
-    int64_t nb_clusters;     /* entries in refs */
+    /*
+     * Computed reference count per cluster, in chunks allocated when
+     * something in them is referenced: a sparse file of many GiB with
+     * metadata at both ends needs little memory.
+     */
+    uint64_t **chunks;
+    int64_t nb_chunks;       /* slots in chunks */
+    int64_t nb_clusters;     /* 1 + highest cluster ever counted */
     int64_t file_len;
 } Qcow2CheckState;
 
-static int qcow2_check_grow(Qcow2CheckState *c, int64_t n)
+/* Computed reference count of cluster @cl. */
+static uint64_t qcow2_check_ref(Qcow2CheckState *c, int64_t cl)
 {
-    if (n <= c->nb_clusters) {
+    int64_t n = cl >> CHECK_CHUNK_BITS;
+
+    if (n >= c->nb_chunks || !c->chunks[n]) {
         return 0;
     }
-    c->refs = g_try_renew(uint64_t, c->refs, n);
-    if (!c->refs) {
-        return -ENOMEM;
+    return c->chunks[n][cl & (CHECK_CHUNK_SIZE - 1)];
+}
+
+/* Where the count of cluster @cl lives (allocated), NULL without memory. */
+static uint64_t *qcow2_check_ref_ptr(Qcow2CheckState *c, int64_t cl)
+{
+    int64_t n = cl >> CHECK_CHUNK_BITS;
+
+    if (n >= c->nb_chunks) {
+        int64_t slots = MAX(n + 1, c->nb_chunks * 2);
+        uint64_t **chunks = g_try_renew(uint64_t *, c->chunks, slots);
+
+        if (!chunks) {
+            return NULL;
+        }
+        memset(chunks + c->nb_chunks, 0,
+               (slots - c->nb_chunks) * sizeof(*chunks));
+        c->chunks = chunks;
+        c->nb_chunks = slots;
     }
-    memset(c->refs + c->nb_clusters, 0, (n - c->nb_clusters) * 8);
-    c->nb_clusters = n;
-    return 0;
+    if (!c->chunks[n]) {
+        c->chunks[n] = g_try_new0(uint64_t, CHECK_CHUNK_SIZE);
+        if (!c->chunks[n]) {
+            return NULL;
+        }
+    }
+    c->nb_clusters = MAX(c->nb_clusters, cl + 1);
+    return &c->chunks[n][cl & (CHECK_CHUNK_SIZE - 1)];
+}
+
+static void qcow2_check_reset(Qcow2CheckState *c)
+{
+    int64_t i;
+
+    for (i = 0; i < c->nb_chunks; i++) {
+        g_free(c->chunks[i]);
+    }
+    g_free(c->chunks);
+    c->chunks = NULL;
+    c->nb_chunks = 0;
+    c->nb_clusters = 0;
 }
 
 /* Count one reference to every cluster of [offset, +size). */
@@ -50,21 +97,29 @@ static int qcow2_check_inc(Qcow2CheckState *c, BdrvCheckResult *res,
     if (size <= 0) {
         return 0;
     }
-    /* The last cluster may be partly beyond the end, but not more. */
-    if (offset + size - c->file_len >= s->cluster_size) {
+    /*
+     * The last cluster may be partly beyond the end, but not more.
+     * Offsets come from the file and may be anything up to 2^64: compare
+     * unsigned (offset < 2^63 here, so offset + size cannot wrap).  The
+     * range check also bounds the counted clusters by the file length.
+     */
+    if (offset < 0 || (uint64_t)offset + size >=
+                      (uint64_t)c->file_len + s->cluster_size) {
         fprintf(stderr, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset 0x%" PRIx64
-                " size 0x%" PRIx64 "\n", offset, size);
+                " size 0x%" PRIx64 "\n", (uint64_t)offset, (uint64_t)size);
         res->corruptions++;
         return 0;
     }
     last = (offset + size - 1) >> s->cluster_bits;
     for (cl = offset >> s->cluster_bits; cl <= last; cl++) {
-        if (qcow2_check_grow(c, cl + 1) < 0) {
+        uint64_t *ref = qcow2_check_ref_ptr(c, cl);
+
+        if (!ref) {
             res->check_errors++;
             return -ENOMEM;
         }
-        if (c->refs[cl] == s->refcount_max) {
+        if (*ref == s->refcount_max) {
             fprintf(stderr, "ERROR: overflow cluster offset=0x%" PRIx64 "\n",
                     cl << s->cluster_bits);
             fprintf(stderr, "Use qemu-img amend to increase the refcount entry "
@@ -73,7 +128,7 @@ static int qcow2_check_inc(Qcow2CheckState *c, BdrvCheckResult *res,
             res->corruptions++;
             continue;
         }
-        c->refs[cl]++;
+        (*ref)++;
     }
     return 0;
 }
@@ -300,6 +355,46 @@ out:
     return ret;
 }
 
+/*
+ * Give a refcount block beyond the end of the file a home by growing the
+ * file up to it, as QEMU does: a file that lost its tail gets the block
+ * back (as zeroes, so what it covers is counted again).  An entry far
+ * beyond the end is damage, not a lost tail: growing for it would size
+ * the check and the rebuilt refcount structure by whatever the corrupt
+ * entry names, so it is refused and the structure rebuilt instead.
+ */
+static int coroutine_fn qcow2_check_home_refblock(Qcow2CheckState *c,
+                                                  BdrvCheckResult *res,
+                                                  uint64_t off)
+{
+    BDRVQcow2State *s = c->s;
+    uint64_t end;
+    Error *err = NULL;
+    int ret;
+
+    if (off > INT64_MAX - s->cluster_size) {
+        return -EINVAL;
+    }
+    end = off + s->cluster_size;
+    /* At most double the file: the slack a lost tail plausibly had. */
+    if (end > 2 * (uint64_t)MAX(c->file_len, s->cluster_size)) {
+        return -EFBIG;
+    }
+    ret = bdrv_co_truncate(c->bs->file, end, false, PREALLOC_MODE_OFF, 0,
+                           &err);
+    if (ret < 0) {
+        error_free(err);
+        return ret;
+    }
+    c->file_len = end;
+    s->file_size = MAX(s->file_size, c->file_len);
+    s->zero_start = MAX(s->zero_start, c->file_len);
+    res->corruptions--;
+    res->corruptions_fixed++;
+    /* Just made of zeroes: its refcount can only be 1 now. */
+    return qcow2_check_inc(c, res, off, s->cluster_size);
+}
+
 static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
                                               BdrvCheckResult *res,
                                               BdrvCheckMode fix, bool *rebuild)
@@ -331,25 +426,14 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
             fprintf(stderr, "%s refcount block %" PRIu32 " is outside image\n",
                     fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", i);
             if (fix & BDRV_FIX_ERRORS) {
-                /* Give the block a home: grow the file up to it. */
-                Error *err = NULL;
-                ret = bdrv_co_truncate(c->bs->file, off + s->cluster_size,
-                                       false, PREALLOC_MODE_OFF, 0, &err);
+                ret = qcow2_check_home_refblock(c, res, off);
+                if (ret == -ENOMEM) {
+                    return ret;
+                }
                 if (ret < 0) {
                     *rebuild = true;
                     fprintf(stderr, "ERROR could not resize image: %s\n",
-                            error_get_pretty(err));
-                    error_free(err);
-                    continue;
-                }
-                c->file_len = off + s->cluster_size;
-                s->file_size = MAX(s->file_size, c->file_len);
-                s->zero_start = MAX(s->zero_start, c->file_len);
-                res->corruptions--;
-                res->corruptions_fixed++;
-                ret = qcow2_check_inc(c, res, off, s->cluster_size);
-                if (ret < 0) {
-                    return ret;
+                            strerror(-ret));
                 }
             }
             continue;
@@ -359,9 +443,9 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
             if (ret < 0) {
                 return ret;
             }
-            if (c->refs[cl] != 1) {
+            if (qcow2_check_ref(c, cl) != 1) {
                 fprintf(stderr, "ERROR refcount block %" PRIu32 " refcount=%"
-                        PRIu64 "\n", i, c->refs[cl]);
+                        PRIu64 "\n", i, qcow2_check_ref(c, cl));
                 res->corruptions++;
                 *rebuild = true;
             }
@@ -433,48 +517,36 @@ static int coroutine_fn qcow2_calc_refcounts(Qcow2CheckState *c,
     return qcow2_check_refblocks(c, res, fix, rebuild);
 }
 
-/* Stored refcounts read from the file (0 where no valid block exists). */
-static int coroutine_fn qcow2_read_stored(Qcow2CheckState *c,
-                                          uint64_t **stored)
+/*
+ * The stored refcounts of the clusters refcount block @rt describes, read
+ * from the file into @rb: false if no valid block exists (all 0 then).
+ */
+static int coroutine_fn qcow2_read_stored(Qcow2CheckState *c, int64_t rt,
+                                          void *rb, bool *valid)
 {
     BDRVQcow2State *s = c->s;
-    uint64_t *out = g_try_new0(uint64_t, MAX(c->nb_clusters, 1));
-    void *rb = g_malloc(s->cluster_size);
-    int64_t rt, j;
-    int ret = 0;
+    uint64_t off;
 
-    if (!out) {
-        g_free(rb);
-        return -ENOMEM;
+    *valid = false;
+    if (rt >= s->refcount_table_size) {
+        return 0;
     }
-    for (rt = 0; rt < s->refcount_table_size; rt++) {
-        uint64_t off = s->refcount_table[rt] & REFT_OFFSET_MASK;
-        int64_t first = rt << s->refcount_block_bits;
-
-        if (!off || offset_into_cluster(s, off) ||
-            (s->refcount_table[rt] & REFT_RESERVED_MASK) ||
-            first >= c->nb_clusters ||
-            off + s->cluster_size > (uint64_t)c->file_len) {
-            continue;
-        }
-        ret = bdrv_co_pread(c->bs->file, off, s->cluster_size, rb, 0);
-        if (ret < 0) {
-            break;
-        }
-        for (j = 0; j < s->refcount_block_size &&
-                    first + j < c->nb_clusters; j++) {
-            out[first + j] = s->get_refcount(rb, j);
-        }
+    off = s->refcount_table[rt] & REFT_OFFSET_MASK;
+    if (!off || offset_into_cluster(s, off) ||
+        (s->refcount_table[rt] & REFT_RESERVED_MASK) ||
+        (uint64_t)c->file_len < s->cluster_size ||
+        off > (uint64_t)c->file_len - s->cluster_size) {
+        return 0;
     }
-    g_free(rb);
-    if (ret < 0) {
-        g_free(out);
-        return ret;
-    }
-    *stored = out;
-    return 0;
+    *valid = true;
+    return bdrv_co_pread(c->bs->file, off, s->cluster_size, rb, 0);
 }
 
+/*
+ * Compare stored with computed refcounts, one refcount block at a time
+ * (memory stays one cluster, whatever the file length), over every
+ * cluster of the file and every cluster something references.
+ */
 static int coroutine_fn qcow2_compare_refcounts(Qcow2CheckState *c,
                                                 BdrvCheckResult *res,
                                                 BdrvCheckMode fix,
@@ -482,20 +554,32 @@ static int coroutine_fn qcow2_compare_refcounts(Qcow2CheckState *c,
                                                 int64_t *highest)
 {
     BDRVQcow2State *s = c->s;
-    uint64_t *stored;
+    int64_t end = MAX(size_to_clusters(s, c->file_len), c->nb_clusters);
+    void *rb = g_malloc(s->cluster_size);
+    bool valid = false;
     int64_t i;
-    int ret;
+    int ret = 0;
 
-    ret = qcow2_read_stored(c, &stored);
-    if (ret < 0) {
-        res->check_errors++;
-        return ret;
-    }
     *highest = 0;
-    for (i = 0; i < c->nb_clusters; i++) {
-        uint64_t r1 = stored[i], r2 = c->refs[i];
+    for (i = 0; i < end; i++) {
+        int64_t j = i & (s->refcount_block_size - 1);
+        uint64_t r1, r2 = qcow2_check_ref(c, i);
         int *num_fixed = NULL;
 
+        if (j == 0) {
+            ret = qcow2_read_stored(c, i >> s->refcount_block_bits, rb,
+                                    &valid);
+            if (ret < 0) {
+                res->check_errors++;
+                goto out;
+            }
+            if (!valid && i >= c->nb_clusters) {
+                /* Nothing stored, nothing referenced: skip the block. */
+                i += s->refcount_block_size - 1;
+                continue;
+            }
+        }
+        r1 = valid ? s->get_refcount(rb, j) : 0;
         if (r1 > 0 || r2 > 0) {
             *highest = i;
         }
@@ -542,11 +626,12 @@ static int coroutine_fn qcow2_compare_refcounts(Qcow2CheckState *c,
             res->leaks++;
         }
     }
-    g_free(stored);
     ret = qcow2_cache_flush(c->bs, s->refcount_block_cache);
     if (ret < 0) {
         res->check_errors++;
     }
+out:
+    g_free(rb);
     return ret;
 }
 
@@ -566,7 +651,7 @@ static int coroutine_fn qcow2_rebuild_refcounts(Qcow2CheckState *c,
     int ret;
 
     start = c->nb_clusters;
-    for (i = c->nb_clusters - 1; i >= 0 && !c->refs[i]; i--) {
+    for (i = c->nb_clusters - 1; i >= 0 && !qcow2_check_ref(c, i); i--) {
         start = i;
     }
     /* Fixed point: the new structures must describe themselves. */
@@ -583,12 +668,14 @@ static int coroutine_fn qcow2_rebuild_refcounts(Qcow2CheckState *c,
         table_clusters = tc;
     }
     end = start + blocks + table_clusters;
-    ret = qcow2_check_grow(c, end);
-    if (ret < 0) {
-        goto out;
-    }
     for (i = start; i < end; i++) {
-        c->refs[i] = 1;
+        uint64_t *ref = qcow2_check_ref_ptr(c, i);
+
+        if (!ref) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        *ref = 1;
     }
 
     table = g_new0(uint64_t, table_clusters * s->cluster_size / 8);
@@ -602,7 +689,8 @@ static int coroutine_fn qcow2_rebuild_refcounts(Qcow2CheckState *c,
             if (cl >= c->nb_clusters) {
                 break;
             }
-            s->set_refcount(rb, j, MIN(c->refs[cl], s->refcount_max));
+            s->set_refcount(rb, j,
+                            MIN(qcow2_check_ref(c, cl), s->refcount_max));
         }
         ret = bdrv_co_pwrite(bs->file, (start + i) << s->cluster_bits,
                              s->cluster_size, rb, 0);
@@ -786,11 +874,6 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
         res->check_errors++;
         return c.file_len;
     }
-    ret = qcow2_check_grow(&c, size_to_clusters(s, c.file_len));
-    if (ret < 0) {
-        res->check_errors++;
-        return ret;
-    }
     res->bfi.total_clusters = size_to_clusters(s, s->size);
 
     ret = qcow2_calc_refcounts(&c, res, fix, &rebuild);
@@ -815,7 +898,7 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
         res->corruptions = 0;
         res->leaks = 0;
         rebuild = false;
-        memset(c.refs, 0, c.nb_clusters * 8);
+        qcow2_check_reset(&c);
         ret = qcow2_calc_refcounts(&c, res, 0, &rebuild);
         if (ret < 0) {
             goto out;
@@ -863,8 +946,35 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
     res->image_end_offset = (highest + 1) * s->cluster_size;
     ret = 0;
 out:
-    g_free(c.refs);
+    qcow2_check_reset(&c);
     return ret;
+}
+
+/*
+ * A v3 snapshot table entry must hold the large VM state size and the
+ * disk size: 16 bytes of extra data.  Reported first, as QEMU's check
+ * reads the table before anything else; returns the number of entries
+ * to repair once the refcounts are right.
+ */
+static uint32_t qcow2_check_snapshot_entries(BDRVQcow2State *s,
+                                             BdrvCheckResult *res,
+                                             BdrvCheckMode fix)
+{
+    uint32_t i, n = 0;
+
+    if (s->qcow_version < 3) {
+        return 0;
+    }
+    for (i = 0; i < s->nb_snapshots; i++) {
+        if (s->snapshots[i].extra_data_size < 16) {
+            fprintf(stderr, "%s snapshot table entry %" PRIu32 " is "
+                    "incomplete\n",
+                    fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", i);
+            n++;
+        }
+    }
+    res->corruptions += n;
+    return n;
 }
 
 int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
@@ -872,6 +982,9 @@ int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
 {
     BDRVQcow2State *s = bs->opaque;
     BdrvCheckResult r;
+    uint32_t bad_snapshots;
+    bool snapshots_counted;
+    int64_t file_len;
     int ret;
 
     memset(res, 0, sizeof(*res));
@@ -888,6 +1001,17 @@ int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
         goto out;
     }
 
+    bad_snapshots = qcow2_check_snapshot_entries(s, res, fix);
+    file_len = bdrv_co_getlength(bs->file->bs);
+    if (file_len < 0) {
+        res->check_errors++;
+        ret = file_len;
+        goto out;
+    }
+    /* Counted by the check (see qcow2_check_inc), so its refcount is 1. */
+    snapshots_counted = s->snapshots_offset <= INT64_MAX &&
+                        s->snapshots_offset + s->snapshots_size <
+                        (uint64_t)file_len + s->cluster_size;
     ret = qcow2_check_refcounts(bs, &r, fix);
     res->corruptions += r.corruptions;
     res->leaks += r.leaks;
@@ -898,6 +1022,18 @@ int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     res->bfi = r.bfi;
     if (ret < 0) {
         goto out;
+    }
+
+    if (bad_snapshots && (fix & BDRV_FIX_ERRORS)) {
+        ret = qcow2_rewrite_snapshot_table(bs, snapshots_counted);
+        if (ret < 0) {
+            fprintf(stderr, "ERROR failed to update the snapshot table: %s\n",
+                    strerror(-ret));
+            res->check_errors++;
+            goto out;
+        }
+        res->corruptions -= bad_snapshots;
+        res->corruptions_fixed += bad_snapshots;
     }
 
     if (s->has_zoned_ext) {

@@ -1029,3 +1029,38 @@ QObject *qcow2_query_snapshots(BlockDriverState *bs)
     }
     return list;
 }
+
+/* ---- check repair ---------------------------------------------------------------- */
+
+/*
+ * Write the table again from memory ("check -r"): entries whose extra
+ * data was too short get the full fields, with the values the read gave
+ * them (the header's VM state size, the image size).  The old table is
+ * freed only if @free_old: one the check did not count (past the end of
+ * the file) has no reference of its own to drop.  s->lock held.
+ */
+int coroutine_fn qcow2_rewrite_snapshot_table(BlockDriverState *bs,
+                                              bool free_old)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QCowSnapshot *tab = g_new0(QCowSnapshot, MAX(s->nb_snapshots, 1));
+    int old_size = s->snapshots_size;
+    uint32_t i;
+    int ret;
+
+    memcpy(tab, s->snapshots, s->nb_snapshots * sizeof(*tab));
+    if (!free_old) {
+        s->snapshots_size = 0;
+    }
+    ret = write_snapshot_table(bs, tab, s->nb_snapshots);
+    if (ret < 0) {
+        s->snapshots_size = old_size;
+        g_free(tab);
+        return ret;
+    }
+    for (i = 0; i < s->nb_snapshots; i++) {
+        s->snapshots[i].extra_data_size = MAX(s->snapshots[i].extra_data_size,
+                                              sizeof(QCowSnapshotExtraData));
+    }
+    return 0;
+}

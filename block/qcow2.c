@@ -140,7 +140,11 @@ int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
         error_setg(errp, "%s offset invalid", table_name);
         return -EINVAL;
     }
-    if (entries && s->file_size >= 0 &&
+    /*
+     * A table past the end of the file reads as zeroes.  Normal opens
+     * refuse it; "check" opens it, as QEMU's does, to report and repair.
+     */
+    if (entries && s->file_size >= 0 && !(bs->open_flags & BDRV_O_CHECK) &&
         offset + entries * entry_len > (uint64_t)s->file_size) {
         error_setg(errp, "%s is beyond the end of the image file",
                    table_name);
@@ -914,6 +918,15 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
                                         : s->file_size;
 
             end = end < 0 ? end : MAX(end, s->linked_end);
+            /*
+             * Grow only over what this session allocated: the refcounts
+             * of a truncated file may name clusters past its end, which
+             * must stay missing (as with QEMU) rather than turn into
+             * leaked clusters of zeroes.
+             */
+            if (end > real && real >= 0) {
+                end = MAX(real, MIN(end, MAX(s->alloc_end, s->linked_end)));
+            }
             /* Compressed data last: QEMU leaves the file where it ends. */
             if (s->compressed_end && real >= 0 && real < end &&
                 end == ROUND_UP(s->compressed_end, s->cluster_size)) {

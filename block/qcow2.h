@@ -776,6 +776,9 @@ int coroutine_fn qcow2_get_l2_entry(BlockDriverState *bs, uint64_t offset,
 
 /* Load the snapshot table named by the header (open path). */
 int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, Error **errp);
+/* Write the snapshot table anew from memory (check repair). */
+int coroutine_fn qcow2_rewrite_snapshot_table(BlockDriverState *bs,
+                                              bool free_old);
 /* Free s->snapshots and its strings. */
 void qcow2_free_snapshots(BDRVQcow2State *s);
 /* The snapshot list of "qemu-img info", with QEMU's JSON keys. */
