@@ -18,6 +18,19 @@
 
 #define CHECK_FRAG_INFO 2
 
+/* A finding of the check, for the user; silent during a dry run. */
+void qcow2_check_msg(BDRVQcow2State *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->check_quiet) {
+        return;
+    }
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 /* The computed refcounts are kept in chunks of this many clusters. */
 #define CHECK_CHUNK_BITS 12
 #define CHECK_CHUNK_SIZE (INT64_C(1) << CHECK_CHUNK_BITS)
@@ -105,7 +118,7 @@ static int qcow2_check_inc(Qcow2CheckState *c, BdrvCheckResult *res,
      */
     if (offset < 0 || (uint64_t)offset + size >=
                       (uint64_t)c->file_len + s->cluster_size) {
-        fprintf(stderr, "ERROR: counting reference for region exceeding the "
+        qcow2_check_msg(s, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset 0x%" PRIx64
                 " size 0x%" PRIx64 "\n", (uint64_t)offset, (uint64_t)size);
         res->corruptions++;
@@ -120,9 +133,9 @@ static int qcow2_check_inc(Qcow2CheckState *c, BdrvCheckResult *res,
             return -ENOMEM;
         }
         if (*ref == s->refcount_max) {
-            fprintf(stderr, "ERROR: overflow cluster offset=0x%" PRIx64 "\n",
+            qcow2_check_msg(s, "ERROR: overflow cluster offset=0x%" PRIx64 "\n",
                     cl << s->cluster_bits);
-            fprintf(stderr, "Use qemu-img amend to increase the refcount entry "
+            qcow2_check_msg(s, "Use qemu-img amend to increase the refcount entry "
                     "width or qemu-img convert to create a clean copy if the "
                     "image cannot be opened for writing\n");
             res->corruptions++;
@@ -145,7 +158,7 @@ static int coroutine_fn qcow2_check_l2(Qcow2CheckState *c,
 
     ret = bdrv_co_pread(bs->file, l2_offset, s->cluster_size, l2, 0);
     if (ret < 0) {
-        fprintf(stderr, "ERROR: I/O error in check_refcounts_l2\n");
+        qcow2_check_msg(s, "ERROR: I/O error in check_refcounts_l2\n");
         res->check_errors++;
         goto out;
     }
@@ -156,7 +169,7 @@ static int coroutine_fn qcow2_check_l2(Qcow2CheckState *c,
 
         if (type != QCOW2_CLUSTER_COMPRESSED &&
             (e & L2E_STD_RESERVED_MASK)) {
-            fprintf(stderr, "ERROR found l2 entry with reserved bits set: %"
+            qcow2_check_msg(s, "ERROR found l2 entry with reserved bits set: %"
                     PRIx64 "\n", e);
             res->corruptions++;
         }
@@ -167,7 +180,7 @@ static int coroutine_fn qcow2_check_l2(Qcow2CheckState *c,
             int csize;
 
             if (e & QCOW_OFLAG_COPIED) {
-                fprintf(stderr, "ERROR: coffset=0x%" PRIx64 ": copied flag "
+                qcow2_check_msg(s, "ERROR: coffset=0x%" PRIx64 ": copied flag "
                         "must never be set for compressed clusters\n",
                         e & s->cluster_offset_mask);
                 e &= ~QCOW_OFLAG_COPIED;
@@ -193,11 +206,11 @@ static int coroutine_fn qcow2_check_l2(Qcow2CheckState *c,
             if (offset_into_cluster(s, off)) {
                 res->corruptions++;
                 if (type == QCOW2_CLUSTER_ZERO_ALLOC) {
-                    fprintf(stderr, "%s offset=%" PRIx64 ": Preallocated "
+                    qcow2_check_msg(s, "%s offset=%" PRIx64 ": Preallocated "
                             "cluster is not properly aligned; L2 entry "
                             "corrupted.\n", "ERROR", off);
                 } else {
-                    fprintf(stderr, "ERROR offset=%" PRIx64 ": Data cluster "
+                    qcow2_check_msg(s, "ERROR offset=%" PRIx64 ": Data cluster "
                             "is not properly aligned; L2 entry corrupted.\n",
                             off);
                 }
@@ -247,7 +260,7 @@ static int coroutine_fn qcow2_check_l1(Qcow2CheckState *c,
     }
     ret = bdrv_co_pread(bs->file, l1_offset, (int64_t)l1_size * 8, l1, 0);
     if (ret < 0) {
-        fprintf(stderr, "ERROR: I/O error in check_refcounts_l1\n");
+        qcow2_check_msg(s, "ERROR: I/O error in check_refcounts_l1\n");
         res->check_errors++;
         goto out;
     }
@@ -259,7 +272,7 @@ static int coroutine_fn qcow2_check_l1(Qcow2CheckState *c,
             continue;
         }
         if (e & L1E_RESERVED_MASK) {
-            fprintf(stderr, "ERROR found L1 entry with reserved bits set: %"
+            qcow2_check_msg(s, "ERROR found L1 entry with reserved bits set: %"
                     PRIx64 "\n", e);
             res->corruptions++;
         }
@@ -269,7 +282,7 @@ static int coroutine_fn qcow2_check_l1(Qcow2CheckState *c,
             goto out;
         }
         if (offset_into_cluster(s, l2_offset)) {
-            fprintf(stderr, "ERROR l2_offset=%" PRIx64 ": Table is not "
+            qcow2_check_msg(s, "ERROR l2_offset=%" PRIx64 ": Table is not "
                     "cluster aligned; L1 entry corrupted\n", l2_offset);
             res->corruptions++;
         }
@@ -408,14 +421,14 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
         int64_t cl = off >> s->cluster_bits;
 
         if (s->refcount_table[i] & REFT_RESERVED_MASK) {
-            fprintf(stderr, "ERROR refcount table entry %" PRIu32 " has "
+            qcow2_check_msg(s, "ERROR refcount table entry %" PRIu32 " has "
                     "reserved bits set\n", i);
             res->corruptions++;
             *rebuild = true;
             continue;
         }
         if (offset_into_cluster(s, off)) {
-            fprintf(stderr, "ERROR refcount block %" PRIu32 " is not cluster "
+            qcow2_check_msg(s, "ERROR refcount block %" PRIu32 " is not cluster "
                     "aligned; refcount table entry corrupted\n", i);
             res->corruptions++;
             *rebuild = true;
@@ -423,7 +436,7 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
         }
         if (off && (off >= (uint64_t)c->file_len)) {
             res->corruptions++;
-            fprintf(stderr, "%s refcount block %" PRIu32 " is outside image\n",
+            qcow2_check_msg(s, "%s refcount block %" PRIu32 " is outside image\n",
                     fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", i);
             if (fix & BDRV_FIX_ERRORS) {
                 ret = qcow2_check_home_refblock(c, res, off);
@@ -432,7 +445,7 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
                 }
                 if (ret < 0) {
                     *rebuild = true;
-                    fprintf(stderr, "ERROR could not resize image: %s\n",
+                    qcow2_check_msg(s, "ERROR could not resize image: %s\n",
                             strerror(-ret));
                 }
             }
@@ -444,7 +457,7 @@ static int coroutine_fn qcow2_check_refblocks(Qcow2CheckState *c,
                 return ret;
             }
             if (qcow2_check_ref(c, cl) != 1) {
-                fprintf(stderr, "ERROR refcount block %" PRIu32 " refcount=%"
+                qcow2_check_msg(s, "ERROR refcount block %" PRIu32 " refcount=%"
                         PRIu64 "\n", i, qcow2_check_ref(c, cl));
                 res->corruptions++;
                 *rebuild = true;
@@ -475,14 +488,14 @@ static int coroutine_fn qcow2_calc_refcounts(Qcow2CheckState *c,
         QCowSnapshot *sn = &s->snapshots[i];
 
         if (offset_into_cluster(s, sn->l1_table_offset)) {
-            fprintf(stderr, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": "
+            qcow2_check_msg(s, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": "
                     "L1 table is not cluster aligned; snapshot table entry "
                     "corrupted\n", sn->id_str, sn->name, sn->l1_table_offset);
             res->corruptions++;
             continue;
         }
         if (sn->l1_size > QCOW_MAX_L1_SIZE / 8) {
-            fprintf(stderr, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": "
+            qcow2_check_msg(s, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": "
                     "L1 table is too large; snapshot table entry corrupted\n",
                     sn->id_str, sn->name, sn->l1_size);
             res->corruptions++;
@@ -593,7 +606,7 @@ static int coroutine_fn qcow2_compare_refcounts(Qcow2CheckState *c,
         } else if (r1 < r2 && (fix & BDRV_FIX_ERRORS)) {
             num_fixed = &res->corruptions_fixed;
         }
-        fprintf(stderr, "%s cluster %" PRId64 " refcount=%" PRIu64
+        qcow2_check_msg(s, "%s cluster %" PRId64 " refcount=%" PRIu64
                 " reference=%" PRIu64 "\n",
                 num_fixed ? "Repairing" : r1 < r2 ? "ERROR" : "Leaked",
                 i, r1, r2);
@@ -739,7 +752,7 @@ static int coroutine_fn qcow2_rebuild_refcounts(Qcow2CheckState *c,
     ret = 0;
 out:
     if (ret < 0) {
-        fprintf(stderr, "ERROR writing the rebuilt refcount structure: %s\n",
+        qcow2_check_msg(s, "ERROR writing the rebuilt refcount structure: %s\n",
                 strerror(-ret));
         res->check_errors++;
     }
@@ -783,7 +796,7 @@ static int coroutine_fn qcow2_check_oflag_copied(Qcow2CheckState *c,
         }
         if ((rc == 1) != ((l1e & QCOW_OFLAG_COPIED) != 0)) {
             res->corruptions++;
-            fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
+            qcow2_check_msg(s, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
                     " l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
                     repair ? "Repairing" : "ERROR", i, l1e, rc);
             if (repair) {
@@ -801,7 +814,7 @@ static int coroutine_fn qcow2_check_oflag_copied(Qcow2CheckState *c,
 
         ret = bdrv_co_pread(bs->file, l2_offset, s->cluster_size, l2, 0);
         if (ret < 0) {
-            fprintf(stderr, "ERROR: Could not read L2 table: %s\n",
+            qcow2_check_msg(s, "ERROR: Could not read L2 table: %s\n",
                     strerror(-ret));
             res->check_errors++;
             goto out;
@@ -821,7 +834,7 @@ static int coroutine_fn qcow2_check_oflag_copied(Qcow2CheckState *c,
             }
             if ((rc == 1) != ((e & QCOW_OFLAG_COPIED) != 0)) {
                 res->corruptions++;
-                fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%"
+                qcow2_check_msg(s, "%s OFLAG_COPIED data cluster: l2_entry=%"
                         PRIx64 " refcount=%" PRIu64 "\n",
                         repair ? "Repairing" : "ERROR", e, rc);
                 if (repair) {
@@ -836,14 +849,14 @@ static int coroutine_fn qcow2_check_oflag_copied(Qcow2CheckState *c,
             ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ACTIVE_L2,
                                                 l2_offset, s->cluster_size);
             if (ret < 0) {
-                fprintf(stderr, "ERROR: Could not write L2 table; metadata "
+                qcow2_check_msg(s, "ERROR: Could not write L2 table; metadata "
                         "overlap check failed: %s\n", strerror(-ret));
                 res->check_errors++;
                 goto out;
             }
             ret = bdrv_co_pwrite(bs->file, l2_offset, s->cluster_size, l2, 0);
             if (ret < 0) {
-                fprintf(stderr, "ERROR: Could not write L2 table: %s\n",
+                qcow2_check_msg(s, "ERROR: Could not write L2 table: %s\n",
                         strerror(-ret));
                 res->check_errors++;
                 goto out;
@@ -890,7 +903,7 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
         BdrvCheckResult old = *res;
         int fresh_leaks = 0;
 
-        fprintf(stderr, "Rebuilding refcount structure\n");
+        qcow2_check_msg(s, "Rebuilding refcount structure\n");
         ret = qcow2_rebuild_refcounts(&c, res);
         if (ret < 0) {
             goto out;
@@ -910,7 +923,7 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
             ret = qcow2_compare_refcounts(&c, res, BDRV_FIX_LEAKS, &rebuild,
                                           &highest);
             if (rebuild) {
-                fprintf(stderr, "ERROR rebuilt refcount structure is still "
+                qcow2_check_msg(s, "ERROR rebuilt refcount structure is still "
                         "broken\n");
             }
             fresh_leaks = res->leaks;
@@ -925,7 +938,7 @@ static int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
         res->leaks += fresh_leaks;
     } else if (fix) {
         if (rebuild) {
-            fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+            qcow2_check_msg(s, "ERROR need to rebuild refcount structures\n");
             res->check_errors++;
             ret = -EIO;
             goto out;
@@ -967,7 +980,7 @@ static uint32_t qcow2_check_snapshot_entries(BDRVQcow2State *s,
     }
     for (i = 0; i < s->nb_snapshots; i++) {
         if (s->snapshots[i].extra_data_size < 16) {
-            fprintf(stderr, "%s snapshot table entry %" PRIu32 " is "
+            qcow2_check_msg(s, "%s snapshot table entry %" PRIu32 " is "
                     "incomplete\n",
                     fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", i);
             n++;
@@ -1027,7 +1040,7 @@ int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     if (bad_snapshots && (fix & BDRV_FIX_ERRORS)) {
         ret = qcow2_rewrite_snapshot_table(bs, snapshots_counted);
         if (ret < 0) {
-            fprintf(stderr, "ERROR failed to update the snapshot table: %s\n",
+            qcow2_check_msg(s, "ERROR failed to update the snapshot table: %s\n",
                     strerror(-ret));
             res->check_errors++;
             goto out;

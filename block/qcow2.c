@@ -791,11 +791,14 @@ fail:
  */
 static int coroutine_fn repair_dirty(BlockDriverState *bs, Error **errp)
 {
+    BDRVQcow2State *s = bs->opaque;
     BdrvCheckResult res;
     int ret;
 
     memset(&res, 0, sizeof(res));
+    s->check_quiet = true;
     ret = qcow2_co_check(bs, &res, 0);
+    s->check_quiet = false;
     if (ret >= 0 && !res.check_errors) {
         memset(&res, 0, sizeof(res));
         ret = qcow2_co_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
@@ -920,9 +923,9 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
             end = end < 0 ? end : MAX(end, s->linked_end);
             /*
              * Grow only over what this session allocated: the refcounts
-             * of a truncated file may name clusters past its end, which
-             * must stay missing (as with QEMU) rather than turn into
-             * leaked clusters of zeroes.
+             * of a truncated or damaged file may name clusters past its
+             * end, which must stay missing (as with QEMU) rather than turn
+             * into leaked clusters of zeroes, or a file of terabytes.
              */
             if (end > real && real >= 0) {
                 end = MAX(real, MIN(end, MAX(s->alloc_end, s->linked_end)));
@@ -933,13 +936,6 @@ static void coroutine_fn qcow2_co_close(BlockDriverState *bs)
                 end = MAX(real, s->compressed_end);
             }
 
-            /*
-             * Grow only over what this session allocated: refcounts of a
-             * damaged image may claim clusters far past the end.
-             */
-            if (end > real && real >= 0) {
-                end = MIN(end, MAX(real, MAX(s->alloc_end, s->linked_end)));
-            }
             if (end > 0 && real >= 0 &&
                 (end < real || (s->file_lazy && end > real))) {
                 if (bdrv_co_truncate(bs->file, end, true, PREALLOC_MODE_OFF,
@@ -1851,14 +1847,14 @@ int coroutine_fn qcow2_zoned_check(BlockDriverState *bs,
 
         if (z < zs->nr_conv) {
             if (e != (start | QCOW2_ZONED_CONV_WP_FLAG)) {
-                fprintf(stderr, "%s zone %u: conventional entry 0x%" PRIx64
+                qcow2_check_msg(s, "%s zone %u: conventional entry 0x%" PRIx64
                         " -> 0x%" PRIx64 "\n", what, z, e,
                         start | QCOW2_ZONED_CONV_WP_FLAG);
                 bad++;
             }
         } else if (e != zs->done_wp[z]) {
             /* Open replaced a write pointer outside its zone. */
-            fprintf(stderr, "%s zone %u: write pointer 0x%" PRIx64 " outside "
+            qcow2_check_msg(s, "%s zone %u: write pointer 0x%" PRIx64 " outside "
                     "[0x%" PRIx64 ", 0x%" PRIx64 "] -> 0x%" PRIx64 "\n",
                     what, z, e, start, start + zone_len(zs, z),
                     zs->done_wp[z]);

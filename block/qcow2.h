@@ -395,6 +395,7 @@ typedef struct BDRVQcow2State {
     bool file_grown;                 /* we extended the file ahead */
     bool file_lazy;                  /* file_size may pass the real end */
     bool activated;                  /* qcow2_co_activate() succeeded */
+    bool check_quiet;                /* qcow2_check_msg() prints nothing */
     int64_t prealloc_step;
 
     /*
@@ -872,6 +873,8 @@ BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
 
 /* ---- qcow2-check.c functions (qcow2aux) --------------------------------- */
 
+void G_GNUC_PRINTF(2, 3) qcow2_check_msg(BDRVQcow2State *s,
+                                         const char *fmt, ...);
 int coroutine_fn qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                                 BdrvCheckMode fix);
 
