@@ -591,6 +591,14 @@ int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
         s->set_refcount(rb, idx, rc);
         qcow2_cache_entry_mark_dirty(s->refcount_block_cache, rb);
         if (rc == 0) {
+            /*
+             * Compressed writes must not append to a cluster that was
+             * freed: it may be reallocated for other data before the next
+             * one, and then its refcount no longer tells.
+             */
+            if (s->free_byte_offset >> s->cluster_bits == cluster) {
+                s->free_byte_offset = 0;
+            }
             discard_cached_table(s, s->l2_table_cache,
                                  cluster << s->cluster_bits);
             if ((cluster << s->cluster_bits) != refblock_offset(s, rt)) {
