@@ -43,6 +43,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_file);
     bdrv_register(&bdrv_raw);
     bdrv_register(&bdrv_qcow2);
+    bdrv_register(&bdrv_blklogwrites);
 }
 
 static BlockDriver *bdrv_find_driver(const char *name)

@@ -555,6 +555,14 @@ int coroutine_fn qcow2_alloc_cluster_link_l2(BlockDriverState *bs,
         if (ret < 0) {
             goto out;
         }
+    } else {
+        /*
+         * Lazy refcounts: no refcount flush orders the data write before
+         * the new L2 entry, and an entry on disk without its data points
+         * at stale bytes or past the end of the file (which the repair
+         * at the next open refuses).  Flush before the L2 table goes out.
+         */
+        qcow2_cache_depends_on_flush(s->l2_table_cache);
     }
     ret = get_cluster_table(bs, m->guest_offset, &l2, &l2_index);
     if (ret < 0) {

@@ -591,6 +591,7 @@ int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, int64_t offset,
         s->set_refcount(rb, idx, rc);
         qcow2_cache_entry_mark_dirty(s->refcount_block_cache, rb);
         if (rc == 0) {
+            s->freed_unwritten |= decrease;
             /*
              * The partly filled cluster of compressed writes is free now:
              * its next allocation may be data, which a later compressed
@@ -682,6 +683,30 @@ static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
     return start;
 }
 
+/*
+ * A cluster freed by an L2 update still in the cache is still referenced
+ * on disk: if it were reused and written before that table, a power cut
+ * would leave the old reference pointing at the new content (another
+ * guest cluster's data, or a table).  So write the L2 tables (and, by the
+ * cache dependency and flush, the refcounts) before handing out clusters
+ * after a free.
+ */
+static int coroutine_fn qcow2_flush_freed(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!s->freed_unwritten) {
+        return 0;
+    }
+    s->freed_unwritten = false;
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret < 0) {
+        s->freed_unwritten = true;
+    }
+    return ret;
+}
+
 int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -692,6 +717,10 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
 
     if (n == 0) {
         return -EINVAL;
+    }
+    ret = qcow2_flush_freed(bs);
+    if (ret < 0) {
+        return ret;
     }
 retry:
     start = find_free_clusters(bs, n, 0);
@@ -747,6 +776,10 @@ int64_t coroutine_fn qcow2_alloc_clusters_at(BlockDriverState *bs,
     int64_t i;
     int ret;
 
+    ret = qcow2_flush_freed(bs);
+    if (ret < 0) {
+        return ret;
+    }
     for (i = 0; i < nb_clusters; i++) {
         uint64_t rc;
 

@@ -351,6 +351,8 @@ typedef struct BDRVQcow2State {
     Qcow2SetRefcountFunc *set_refcount;
     uint64_t free_cluster_index;     /* search hint */
     uint64_t free_byte_offset;       /* compressed writes: partial cluster */
+    /* A refcount dropped to 0 since the L2 cache was last flushed. */
+    bool freed_unwritten;
 
     /* Snapshot table (qcow2-snapshot.c). */
     uint32_t nb_snapshots;

@@ -440,5 +440,6 @@ void *qemu_blockalign0(BlockDriverState *bs, size_t size);
 extern BlockDriver bdrv_file;
 extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_qcow2;
+extern BlockDriver bdrv_blklogwrites;
 
 #endif
