@@ -31,7 +31,18 @@
  * accepted and its wp advanced before its I/O starts, and appends to one
  * zone therefore run concurrently.  mgmt_lock serialises management
  * operations and write-pointer persistence.
+ *
+ * As in null_blk, each operation (write, open, close, finish, reset) is
+ * one function switching on the condition of the zone, and every change
+ * of condition goes through zone_set_cond(), which keeps the count of
+ * zones in each condition: the open and active limits are checked
+ * against those counts.
  */
+
+/* BlockZoneState is a 4-bit code (as in ZBC/ZNS). */
+#define ZONE_NR_CONDS 16
+QEMU_BUILD_BUG_ON(BLK_ZS_OFFLINE >= ZONE_NR_CONDS);
+
 struct Qcow2ZonedState {
     uint64_t size;
     uint64_t zone_size;
@@ -48,9 +59,8 @@ struct Qcow2ZonedState {
     uint32_t *inflight;      /* accepted writes not yet completed */
     uint8_t *cond;           /* BlockZoneState */
 
-    uint32_t nr_imp_open;
-    uint32_t nr_exp_open;
-    uint32_t nr_closed;
+    /* Zones in each condition, indexed by BlockZoneState. */
+    uint32_t nr_cond[ZONE_NR_CONDS];
     uint32_t imp_close_zone_no;  /* round-robin start of implicit close */
 
     uint8_t *dirty;          /* per region cluster: entries to write back */
@@ -95,35 +105,50 @@ static void zone_settle(BDRVQcow2State *s, uint32_t z)
     }
 }
 
+/* ---- zone state machine ---------------------------------------------------------- */
+
+/* The only place a zone changes condition. */
+static inline void zone_set_cond(Qcow2ZonedState *zs, uint32_t z,
+                                 BlockZoneState cond)
+{
+    zs->nr_cond[zs->cond[z]]--;
+    zs->nr_cond[cond]++;
+    zs->cond[z] = cond;
+}
+
+static inline uint32_t zone_nr_open(Qcow2ZonedState *zs)
+{
+    return zs->nr_cond[BLK_ZS_IOPEN] + zs->nr_cond[BLK_ZS_EOPEN];
+}
+
+static inline uint32_t zone_nr_active(Qcow2ZonedState *zs)
+{
+    return zone_nr_open(zs) + zs->nr_cond[BLK_ZS_CLOSED];
+}
+
+/* Room for one more active zone?  0 or -EOVERFLOW. */
 static int zone_check_active(Qcow2ZonedState *zs)
 {
-    if (!zs->max_active ||
-        zs->nr_imp_open + zs->nr_exp_open + zs->nr_closed < zs->max_active) {
+    if (!zs->max_active || zone_nr_active(zs) < zs->max_active) {
         return 0;
     }
     return -EOVERFLOW;
 }
 
+/* Close open zone @z: CLOSED, or EMPTY if nothing was written. */
 static int zone_close(Qcow2ZonedState *zs, uint32_t z)
 {
     switch (zs->cond[z]) {
     case BLK_ZS_CLOSED:
         return 0;
     case BLK_ZS_IOPEN:
-        zs->nr_imp_open--;
-        break;
     case BLK_ZS_EOPEN:
-        zs->nr_exp_open--;
         break;
     default:
         return -EIO;
     }
-    if (zs->wp[z] == zone_start(zs, z)) {
-        zs->cond[z] = BLK_ZS_EMPTY;
-    } else {
-        zs->cond[z] = BLK_ZS_CLOSED;
-        zs->nr_closed++;
-    }
+    zone_set_cond(zs, z, zs->wp[z] == zone_start(zs, z) ? BLK_ZS_EMPTY
+                                                         : BLK_ZS_CLOSED);
     return 0;
 }
 
@@ -149,12 +174,16 @@ static void zone_close_imp_open(Qcow2ZonedState *zs)
     }
 }
 
+/*
+ * Room for one more open zone?  An implicitly open zone is closed to make
+ * it if that keeps the active limit.  0 or -ETOOMANYREFS.
+ */
 static int zone_check_open(Qcow2ZonedState *zs)
 {
-    if (!zs->max_open || zs->nr_imp_open + zs->nr_exp_open < zs->max_open) {
+    if (!zs->max_open || zone_nr_open(zs) < zs->max_open) {
         return 0;
     }
-    if (zs->nr_imp_open && zone_check_active(zs) == 0) {
+    if (zs->nr_cond[BLK_ZS_IOPEN] && zone_check_active(zs) == 0) {
         zone_close_imp_open(zs);
         return 0;
     }
@@ -180,71 +209,135 @@ static int zone_check_resources(Qcow2ZonedState *zs, uint32_t z)
     }
 }
 
-/*
- * Accept a write of [*offset, +bytes) (an append when @append: *offset is
- * the zone start and is set to the wp used).  Returns the zone to pass to
- * zone_write_end(), UINT32_MAX for conventional zones, or -errno.
- */
-static int64_t zone_write_begin(BDRVQcow2State *s, int64_t *offset,
-                                uint64_t bytes, bool append)
+static int zone_open(Qcow2ZonedState *zs, uint32_t z)
 {
-    Qcow2ZonedState *zs = s->zoned;
-    uint32_t z = *offset >> zs->zone_bits;
-    uint64_t end;
     int ret;
 
-    if (z >= zs->nr_zones) {
-        return -EINVAL;
-    }
-    if (z < zs->nr_conv) {
-        if (append) {
-            return -EIO;
-        }
-        /* Random writes stay inside the conventional zones. */
-        if (*offset + bytes > zone_start(zs, zs->nr_conv)) {
-            return -EINVAL;
-        }
-        return UINT32_MAX;
-    }
     switch (zs->cond[z]) {
-    case BLK_ZS_FULL:
-    case BLK_ZS_RDONLY:
-    case BLK_ZS_OFFLINE:
-        return -EIO;
-    default:
-        break;
-    }
-    if (append) {
-        *offset = zs->wp[z];
-    } else if ((uint64_t)*offset != zs->wp[z] || (bytes & 511)) {
-        return -EINVAL;
-    }
-    end = zone_start(zs, z) + zone_cap(zs, z);
-    if (*offset + bytes > end) {
-        return -EIO;
-    }
-    if (zs->cond[z] == BLK_ZS_EMPTY || zs->cond[z] == BLK_ZS_CLOSED) {
+    case BLK_ZS_EOPEN:
+        return 0;
+    case BLK_ZS_EMPTY:
+    case BLK_ZS_CLOSED:
         ret = zone_check_resources(zs, z);
         if (ret < 0) {
             return ret;
         }
-        if (zs->cond[z] == BLK_ZS_CLOSED) {
-            zs->nr_closed--;
+        break;
+    case BLK_ZS_IOPEN:
+        break;
+    default:
+        return -EIO;
+    }
+    zone_set_cond(zs, z, BLK_ZS_EOPEN);
+    return 0;
+}
+
+/* The caller makes the bytes past the old wp read as zeroes. */
+static int zone_finish(Qcow2ZonedState *zs, uint32_t z)
+{
+    int ret;
+
+    switch (zs->cond[z]) {
+    case BLK_ZS_FULL:
+        return 0;
+    case BLK_ZS_EMPTY:
+    case BLK_ZS_CLOSED:
+        ret = zone_check_resources(zs, z);
+        if (ret < 0) {
+            return ret;
         }
-        zs->nr_imp_open++;
-        zs->cond[z] = BLK_ZS_IOPEN;
+        break;
+    case BLK_ZS_IOPEN:
+    case BLK_ZS_EOPEN:
+        break;
+    default:
+        return -EIO;
+    }
+    zone_set_cond(zs, z, BLK_ZS_FULL);
+    zs->wp[z] = zone_start(zs, z) + zone_len(zs, z);
+    return 0;
+}
+
+/* The caller frees the data once the new wp is durable. */
+static int zone_reset(Qcow2ZonedState *zs, uint32_t z)
+{
+    switch (zs->cond[z]) {
+    case BLK_ZS_EMPTY:
+        return 0;
+    case BLK_ZS_IOPEN:
+    case BLK_ZS_EOPEN:
+    case BLK_ZS_CLOSED:
+    case BLK_ZS_FULL:
+        break;
+    default:
+        return -EIO;
+    }
+    zone_set_cond(zs, z, BLK_ZS_EMPTY);
+    zs->wp[z] = zone_start(zs, z);
+    return 0;
+}
+
+/*
+ * Where a write of @bytes to sequential zone @z, whose capacity ends at
+ * @end, must go: at the wp (an append, @append, gets it in *offset), in
+ * whole sectors of @sector_size, within the capacity.  Changes nothing.
+ */
+static inline int zone_write_check(Qcow2ZonedState *zs, uint32_t z,
+                                   int64_t *offset, uint64_t bytes,
+                                   bool append, uint32_t sector_size,
+                                   uint64_t end)
+{
+    if (append) {
+        *offset = zs->wp[z];
+    } else if ((uint64_t)*offset != zs->wp[z] ||
+               (bytes & (sector_size - 1))) {
+        return -EINVAL;
+    }
+    return *offset + bytes > end ? -EIO : 0;
+}
+
+/*
+ * Accept a write of [*offset, +bytes) to sequential zone @z (an append
+ * when @append: *offset is set to the wp used): the zone opens implicitly
+ * and its wp advances.  zone_write_end() must follow.  0 or -errno.
+ */
+static int zone_write_begin(Qcow2ZonedState *zs, uint32_t z, int64_t *offset,
+                            uint64_t bytes, bool append,
+                            uint32_t sector_size)
+{
+    uint64_t end = zone_start(zs, z) + zone_cap(zs, z);
+    int ret;
+
+    switch (zs->cond[z]) {
+    case BLK_ZS_EMPTY:
+    case BLK_ZS_CLOSED:
+        ret = zone_write_check(zs, z, offset, bytes, append, sector_size,
+                               end);
+        if (ret == 0) {
+            ret = zone_check_resources(zs, z);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        zone_set_cond(zs, z, BLK_ZS_IOPEN);
+        break;
+    case BLK_ZS_IOPEN:
+    case BLK_ZS_EOPEN:
+        ret = zone_write_check(zs, z, offset, bytes, append, sector_size,
+                               end);
+        if (ret < 0) {
+            return ret;
+        }
+        break;
+    default:
+        return -EIO;
     }
     zs->wp[z] += bytes;
     zs->inflight[z]++;
     if (zs->wp[z] == end) {
-        if (zs->cond[z] == BLK_ZS_EOPEN) {
-            zs->nr_exp_open--;
-        } else {
-            zs->nr_imp_open--;
-        }
-        zs->cond[z] = BLK_ZS_FULL;
+        zone_set_cond(zs, z, BLK_ZS_FULL);
     }
-    return z;
+    return 0;
 }
 
 /*
@@ -252,22 +345,24 @@ static int64_t zone_write_begin(BDRVQcow2State *s, int64_t *offset,
  * the zone and it did not fill the zone; otherwise the wp stays advanced
  * and the failed range reads as whatever reached the disk.
  */
-static void zone_write_end(BDRVQcow2State *s, int64_t z, uint64_t offset,
+static void zone_write_end(BDRVQcow2State *s, uint32_t z, uint64_t offset,
                            uint64_t bytes, int ret)
 {
     Qcow2ZonedState *zs = s->zoned;
 
-    if (z == UINT32_MAX) {
-        return;
-    }
     if (ret < 0 && zs->cond[z] != BLK_ZS_FULL &&
         zs->wp[z] == offset + bytes) {
         zs->wp[z] = offset;
         /* Back at the start: EMPTY unless explicitly open. */
-        if (offset == zone_start(zs, z) && zs->cond[z] != BLK_ZS_EOPEN &&
-            zone_close(zs, z) == 0 && zs->cond[z] == BLK_ZS_CLOSED) {
-            zs->nr_closed--;
-            zs->cond[z] = BLK_ZS_EMPTY;
+        if (offset == zone_start(zs, z)) {
+            switch (zs->cond[z]) {
+            case BLK_ZS_IOPEN:
+            case BLK_ZS_CLOSED:
+                zone_set_cond(zs, z, BLK_ZS_EMPTY);
+                break;
+            default:
+                break;
+            }
         }
     }
     zs->inflight[z]--;
@@ -277,6 +372,8 @@ static void zone_write_end(BDRVQcow2State *s, int64_t z, uint64_t offset,
     }
 }
 
+/* ---- zoned requests ----------------------------------------------------------------- */
+
 static int coroutine_fn zoned_write(BlockDriverState *bs, int64_t *offset,
                                     int64_t bytes, QEMUIOVector *qiov,
                                     size_t qiov_offset, bool append,
@@ -284,24 +381,38 @@ static int coroutine_fn zoned_write(BlockDriverState *bs, int64_t *offset,
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2ZonedState *zs = s->zoned;
-    uint32_t zi = *offset >> zs->zone_bits;
-    int64_t z;
+    uint32_t z = *offset >> zs->zone_bits;
+    bool seq;
     int ret;
 
     /* Data written now must not be freed by a reset still under way. */
-    while (zi >= zs->resetting_first && zi <= zs->resetting_last) {
+    while (z >= zs->resetting_first && z <= zs->resetting_last) {
         qemu_co_queue_wait(&zs->drained, NULL);
     }
-    z = zone_write_begin(s, offset, bytes, append);
-    if (z < 0) {
-        return z;
+    if (z >= zs->nr_zones) {
+        return -EINVAL;
+    }
+    seq = z >= zs->nr_conv;
+    if (seq) {
+        ret = zone_write_begin(zs, z, offset, bytes, append,
+                               bs->bl.write_granularity);
+        if (ret < 0) {
+            return ret;
+        }
+    } else if (append) {
+        return -EIO;
+    } else if (*offset + bytes > zone_start(zs, zs->nr_conv)) {
+        /* Random writes stay inside the conventional zones. */
+        return -EINVAL;
     }
     if (qiov) {
         ret = qcow2_co_pwritev_data(bs, *offset, bytes, qiov, qiov_offset, 0);
     } else {
         ret = qcow2_co_pwrite_zeroes_data(bs, *offset, bytes, flags);
     }
-    zone_write_end(s, z, *offset, bytes, ret);
+    if (seq) {
+        zone_write_end(s, z, *offset, bytes, ret);
+    }
     return ret;
 }
 
@@ -446,7 +557,8 @@ static int coroutine_fn qcow2_co_zone_append(BlockDriverState *bs,
         return -ENOTSUP;
     }
     if (*offset & (zs->zone_size - 1) || (uint64_t)*offset >= zs->size ||
-        qiov->size == 0 || qiov->size % 512 || qiov->size > zs->max_append) {
+        qiov->size == 0 || qiov->size % bs->bl.write_granularity ||
+        qiov->size > zs->max_append) {
         return -EINVAL;
     }
     return zoned_write(bs, offset, qiov->size, qiov, 0, true, 0);
@@ -498,7 +610,7 @@ static int coroutine_fn zoned_write_region(BlockDriverState *bs)
     zs->any_dirty = false;
     buf = qemu_blockalign(bs->file->bs, s->cluster_size);
     for (c = 0; c < zs->region_clusters; c++) {
-        uint64_t first = c * per, i, n;
+        uint64_t first = c * per, i, n, off, len;
 
         if (!zs->dirty[c]) {
             continue;
@@ -513,14 +625,13 @@ static int coroutine_fn zoned_write_region(BlockDriverState *bs)
                                  zone_start(zs, z) | QCOW2_ZONED_CONV_WP_FLAG :
                                  zs->done_wp[z]);
         }
-        ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_META,
-                                            s->zoned_ext.zonedmeta_offset +
-                                            c * s->cluster_size,
-                                            ROUND_UP(n * 8, 512));
+        /* Whole sectors: the entries, then zeroes up to the next sector. */
+        off = s->zoned_ext.zonedmeta_offset + c * s->cluster_size;
+        len = ROUND_UP(n * 8, BDRV_SECTOR_SIZE);
+        ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_META, off,
+                                            len);
         if (ret >= 0) {
-            ret = bdrv_co_pwrite(bs->file, s->zoned_ext.zonedmeta_offset +
-                                 c * s->cluster_size, ROUND_UP(n * 8, 512),
-                                 buf, 0);
+            ret = bdrv_co_pwrite(bs->file, off, len, buf, 0);
         }
         if (ret < 0) {
             zs->dirty[c] = 1;
@@ -570,82 +681,18 @@ int coroutine_fn qcow2_zoned_persist(BlockDriverState *bs)
     return ret;
 }
 
-/* One zone management operation on sequential zone @z (null_blk rules). */
+/* One zone management operation on sequential zone @z. */
 static int zone_mgmt_one(Qcow2ZonedState *zs, BlockZoneOp op, uint32_t z)
 {
-    uint8_t c = zs->cond[z];
-    int ret;
-
     switch (op) {
     case BLK_ZO_OPEN:
-        if (c == BLK_ZS_EOPEN) {
-            return 0;
-        }
-        if (c == BLK_ZS_IOPEN) {
-            zs->nr_imp_open--;
-        } else if (c == BLK_ZS_EMPTY || c == BLK_ZS_CLOSED) {
-            ret = zone_check_resources(zs, z);
-            if (ret < 0) {
-                return ret;
-            }
-            if (c == BLK_ZS_CLOSED) {
-                zs->nr_closed--;
-            }
-        } else {
-            return -EIO;
-        }
-        zs->cond[z] = BLK_ZS_EOPEN;
-        zs->nr_exp_open++;
-        return 0;
+        return zone_open(zs, z);
     case BLK_ZO_CLOSE:
         return zone_close(zs, z);
     case BLK_ZO_FINISH:
-        switch (c) {
-        case BLK_ZS_FULL:
-            return 0;
-        case BLK_ZS_EMPTY:
-        case BLK_ZS_CLOSED:
-            ret = zone_check_resources(zs, z);
-            if (ret < 0) {
-                return ret;
-            }
-            if (c == BLK_ZS_CLOSED) {
-                zs->nr_closed--;
-            }
-            break;
-        case BLK_ZS_IOPEN:
-            zs->nr_imp_open--;
-            break;
-        case BLK_ZS_EOPEN:
-            zs->nr_exp_open--;
-            break;
-        default:
-            return -EIO;
-        }
-        zs->cond[z] = BLK_ZS_FULL;
-        zs->wp[z] = zone_start(zs, z) + zone_len(zs, z);
-        return 0;
+        return zone_finish(zs, z);
     case BLK_ZO_RESET:
-        switch (c) {
-        case BLK_ZS_EMPTY:
-            return 0;
-        case BLK_ZS_IOPEN:
-            zs->nr_imp_open--;
-            break;
-        case BLK_ZS_EOPEN:
-            zs->nr_exp_open--;
-            break;
-        case BLK_ZS_CLOSED:
-            zs->nr_closed--;
-            break;
-        case BLK_ZS_FULL:
-            break;
-        default:
-            return -EIO;
-        }
-        zs->cond[z] = BLK_ZS_EMPTY;
-        zs->wp[z] = zone_start(zs, z);
-        return 0;
+        return zone_reset(zs, z);
     }
     return -EINVAL;
 }
@@ -773,7 +820,10 @@ static int coroutine_fn qcow2_co_zone_mgmt(BlockDriverState *bs,
     return ret < 0 ? ret : zone_err;
 }
 
-/* Conditions are derived: EMPTY at start, FULL at capacity, else CLOSED. */
+/*
+ * Conditions are derived: conventional zones NOT_WP, sequential ones EMPTY
+ * at start, FULL at capacity, else CLOSED.
+ */
 int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -812,12 +862,14 @@ int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
     qemu_co_mutex_init(&zs->mgmt_lock);
     qemu_co_queue_init(&zs->drained);
     zs->resetting_first = UINT32_MAX;
-    region = ROUND_UP(ext->zonedmeta_size, 512);
+    region = ROUND_UP(ext->zonedmeta_size, BDRV_SECTOR_SIZE);
     zs->region_clusters = DIV_ROUND_UP(ext->zonedmeta_size, s->cluster_size);
     zs->wp = g_try_malloc(region);
     zs->done_wp = g_try_new(uint64_t, zs->nr_zones);
     zs->inflight = g_try_new0(uint32_t, zs->nr_zones);
-    zs->cond = g_try_malloc(zs->nr_zones);
+    /* Every zone starts NOT_WP (0); sequential ones move on below. */
+    zs->cond = g_try_malloc0(zs->nr_zones);
+    zs->nr_cond[BLK_ZS_NOT_WP] = zs->nr_zones;
     zs->dirty = g_try_malloc0(zs->region_clusters);
     s->zoned = zs;
     if (!zs->wp || !zs->done_wp || !zs->inflight || !zs->cond ||
@@ -841,7 +893,6 @@ int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
         if (z < zs->nr_conv) {
             /* The header is authoritative; check reports mismatches. */
             zs->wp[z] = zs->done_wp[z] = len_end;
-            zs->cond[z] = BLK_ZS_NOT_WP;
             continue;
         }
         if (wp < start || (wp > cap_end && wp != len_end)) {
@@ -859,14 +910,8 @@ int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
             wp = len_end;
         }
         zs->wp[z] = zs->done_wp[z] = wp;
-        if (wp == start) {
-            zs->cond[z] = BLK_ZS_EMPTY;
-        } else if (wp >= cap_end) {
-            zs->cond[z] = BLK_ZS_FULL;
-        } else {
-            zs->cond[z] = BLK_ZS_CLOSED;
-            zs->nr_closed++;
-        }
+        zone_set_cond(zs, z, wp == start ? BLK_ZS_EMPTY :
+                             wp >= cap_end ? BLK_ZS_FULL : BLK_ZS_CLOSED);
     }
     qcow2_meta_filter_add(s, ext->zonedmeta_offset, ext->zonedmeta_size);
     return 0;
@@ -903,7 +948,8 @@ int coroutine_fn qcow2_zoned_check(BlockDriverState *bs,
         return 0;
     }
     /* Compare the region on disk with what open made of it. */
-    raw = g_try_malloc(ROUND_UP(s->zoned_ext.zonedmeta_size, 512));
+    raw = g_try_malloc(ROUND_UP(s->zoned_ext.zonedmeta_size,
+                                BDRV_SECTOR_SIZE));
     if (!raw) {
         return -ENOMEM;
     }
@@ -977,6 +1023,7 @@ static void qcow2_zoned_refresh_limits(BlockDriverState *bs, Error **errp)
     bs->bl.max_open_zones = zs->max_open;
     bs->bl.max_active_zones = zs->max_active;
     bs->bl.max_append_sectors = zs->max_append / BDRV_SECTOR_SIZE;
+    /* The logical sector: zoned writes and appends come in whole ones. */
     bs->bl.write_granularity = BDRV_SECTOR_SIZE;
 }
 
