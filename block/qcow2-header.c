@@ -1,6 +1,9 @@
 /*
- * qcow2 format driver: header extensions (parsing and writing), feature
- * names, and the dirty bit.
+ * qcow2 format driver: the image header.  Reading and checking it at open
+ * (fixed fields, extensions, table locations, backing file name), writing
+ * it back, feature names, the dirty and corrupt bits (corruption
+ * signalling), the zoned extension and create options, and the info the
+ * header gives "qemu-img info".
  *
  * Copyright (c) 2026 The zoned-qcow2 project authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -832,4 +835,373 @@ out:
     qemu_vfree(buf);
     bdrv_unref(bs);
     return ret < 0 ? ret : 0;
+}
+
+/* ---- the header at open ----------------------------------------------------------- */
+
+/*
+ * Read and check the fixed header, the extensions and the place of every
+ * table (the tables themselves are loaded by the open path).  *pfirst is
+ * set to the first cluster (header, extensions, backing file name), which
+ * the caller frees, also on failure.  0, or -errno with @errp set.
+ */
+int coroutine_fn qcow2_read_header(BlockDriverState *bs, int flags,
+                                   uint8_t **pfirst, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QCowHeader header;
+    uint8_t *first;
+    uint64_t ext_end;
+    int ret;
+
+    *pfirst = NULL;
+    memset(&header, 0, sizeof(header));
+    ret = bdrv_co_pread(bs->file, 0,
+                        MIN((int64_t)sizeof(header), s->file_size),
+                        &header, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        return ret;
+    }
+    if (s->file_size < QCOW2_V2_HEADER_LENGTH ||
+        be32_to_cpu(header.magic) != QCOW_MAGIC) {
+        error_setg(errp, "Image is not in qcow2 format");
+        return -EINVAL;
+    }
+    s->qcow_version = be32_to_cpu(header.version);
+    if (s->qcow_version < 2 || s->qcow_version > 3) {
+        error_setg(errp, "Unsupported qcow2 version %d", s->qcow_version);
+        return -ENOTSUP;
+    }
+    s->cluster_bits = be32_to_cpu(header.cluster_bits);
+    if (s->cluster_bits < MIN_CLUSTER_BITS ||
+        s->cluster_bits > MAX_CLUSTER_BITS) {
+        error_setg(errp, "Unsupported cluster size: 2^%d", s->cluster_bits);
+        return -EINVAL;
+    }
+    s->cluster_size = 1 << s->cluster_bits;
+    s->l2_bits = s->cluster_bits - 3;
+    s->l2_size = 1 << s->l2_bits;
+    s->csize_shift = 62 - (s->cluster_bits - 8);
+    s->csize_mask = (INT64_C(1) << (s->cluster_bits - 8)) - 1;
+    s->cluster_offset_mask = (INT64_C(1) << s->csize_shift) - 1;
+
+    if (s->qcow_version == 2) {
+        s->incompatible_features = 0;
+        s->compatible_features = 0;
+        s->autoclear_features = 0;
+        s->refcount_order = 4;
+        s->header_length = QCOW2_V2_HEADER_LENGTH;
+    } else {
+        s->incompatible_features = be64_to_cpu(header.incompatible_features);
+        s->compatible_features = be64_to_cpu(header.compatible_features);
+        s->autoclear_features = be64_to_cpu(header.autoclear_features);
+        s->refcount_order = be32_to_cpu(header.refcount_order);
+        s->header_length = be32_to_cpu(header.header_length);
+        if (s->header_length < QCOW2_V3_MIN_HEADER_LENGTH) {
+            error_setg(errp, "qcow2 header too short");
+            return -EINVAL;
+        }
+    }
+    if (s->header_length > (uint32_t)s->cluster_size) {
+        error_setg(errp, "qcow2 header exceeds cluster size");
+        return -EINVAL;
+    }
+    if (s->header_length > s->file_size) {
+        error_setg(errp, "qcow2 header is beyond the end of the image file");
+        return -EINVAL;
+    }
+
+    /* The whole first cluster holds header, extensions, backing name. */
+    first = *pfirst = g_malloc0(s->cluster_size);
+    ret = bdrv_co_pread(bs->file, 0, MIN(s->cluster_size, s->file_size),
+                        first, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        return ret;
+    }
+    if (s->header_length > sizeof(QCowHeader)) {
+        s->unknown_header_fields_size = s->header_length - sizeof(QCowHeader);
+        s->unknown_header_fields = g_memdup2(first + sizeof(QCowHeader),
+                                             s->unknown_header_fields_size);
+    }
+
+    s->backing_file_offset = be64_to_cpu(header.backing_file_offset);
+    s->backing_file_size = be32_to_cpu(header.backing_file_size);
+    if (s->backing_file_offset > (uint64_t)s->cluster_size) {
+        error_setg(errp, "Invalid backing file offset");
+        return -EINVAL;
+    }
+
+    s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+    if (s->header_length > offsetof(QCowHeader, compression_type)) {
+        s->compression_type = header.compression_type;
+    }
+    if (s->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB &&
+        s->compression_type != QCOW2_COMPRESSION_TYPE_ZSTD) {
+        error_setg(errp, "qcow2: unknown compression type: %u",
+                   s->compression_type);
+        return -ENOTSUP;
+    }
+    if (s->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB &&
+        !(s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
+        error_setg(errp, "qcow2: Compression type incompatible feature bit "
+                   "must be set");
+        return -EINVAL;
+    }
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZLIB &&
+        (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
+        error_setg(errp, "qcow2: Compression type incompatible feature bit "
+                   "must not be set");
+        return -EINVAL;
+    }
+#ifndef CONFIG_ZSTD
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD) {
+        error_setg(errp, "qcow2: zstd compression is not supported by this "
+                   "build");
+        return -ENOTSUP;
+    }
+#endif
+
+    ext_end = s->backing_file_offset ? s->backing_file_offset
+                                     : (uint64_t)s->cluster_size;
+    s->crypt_method_header = be32_to_cpu(header.crypt_method);
+    ret = qcow2_read_extensions(bs, first, s->header_length, ext_end, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    if (s->incompatible_features & ~(uint64_t)QCOW2_INCOMPAT_MASK) {
+        qcow2_report_unsupported_feature(s, errp, s->incompatible_features &
+                                   ~(uint64_t)QCOW2_INCOMPAT_MASK);
+        return -ENOTSUP;
+    }
+    if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
+        !bs->read_only && !(flags & BDRV_O_CHECK)) {
+        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                   "read/write");
+        return -EACCES;
+    }
+
+    if (s->crypt_method_header) {
+        error_setg(errp, "qcow2: Encrypted images are not supported "
+                   "(encryption method %u)", s->crypt_method_header);
+        return -ENOTSUP;
+    }
+
+    if ((uint32_t)s->refcount_order > 6) {
+        error_setg(errp, "Reference count entry width too large; may not "
+                   "exceed 64 bits");
+        return -EINVAL;
+    }
+
+    s->size = be64_to_cpu(header.size);
+    if (s->size > (uint64_t)INT64_MAX - s->cluster_size) {
+        error_setg(errp, "Image size too large");
+        return -EFBIG;
+    }
+    /* The L1 index must fit its 32-bit field (and every int using it). */
+    if (size_to_l1(s, s->size) > INT_MAX) {
+        error_setg(errp, "Image is too big");
+        return -EFBIG;
+    }
+    s->l1_vm_state_index = size_to_l1(s, s->size);
+    ret = qcow2_zoned_validate_ext(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Refcount table. */
+    s->refcount_table_offset = be64_to_cpu(header.refcount_table_offset);
+    {
+        uint32_t rt_clusters = be32_to_cpu(header.refcount_table_clusters);
+
+        if (rt_clusters == 0) {
+            error_setg(errp, "Image does not contain a reference count "
+                       "table");
+            return -EINVAL;
+        }
+        ret = qcow2_validate_table(bs, s->refcount_table_offset,
+                                   rt_clusters, s->cluster_size,
+                                   QCOW_MAX_REFTABLE_SIZE,
+                                   "Reference count table", errp);
+        if (ret < 0) {
+            return ret;
+        }
+        s->refcount_table_size = ((uint64_t)rt_clusters <<
+                                  s->cluster_bits) / 8;
+    }
+
+    /* Snapshot table. */
+    s->nb_snapshots = be32_to_cpu(header.nb_snapshots);
+    s->snapshots_offset = be64_to_cpu(header.snapshots_offset);
+    /*
+     * The size check in qcow2_validate_table() also enforces
+     * QCOW_MAX_SNAPSHOTS, and reports it the way QEMU does.
+     */
+    ret = qcow2_validate_table(bs, s->snapshots_offset, s->nb_snapshots,
+                               sizeof(QCowSnapshotHeader),
+                               (int64_t)sizeof(QCowSnapshotHeader) *
+                               QCOW_MAX_SNAPSHOTS, "Snapshot table", errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Active L1 table. */
+    s->l1_size = be32_to_cpu(header.l1_size);
+    s->l1_table_offset = be64_to_cpu(header.l1_table_offset);
+    if (s->l1_size > QCOW_MAX_L1_SIZE / 8) {
+        error_setg(errp, "Active L1 table too large");
+        return -EFBIG;
+    }
+    if (s->l1_size < s->l1_vm_state_index) {
+        error_setg(errp, "L1 table is too small");
+        return -EINVAL;
+    }
+    return qcow2_validate_table(bs, s->l1_table_offset, s->l1_size, 8,
+                                QCOW_MAX_L1_SIZE, "Active L1 table", errp);
+}
+
+/* The backing file name stored in the first cluster @first. */
+int qcow2_read_backing_name(BlockDriverState *bs, const uint8_t *first,
+                            Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->backing_file_offset) {
+        uint32_t len = s->backing_file_size;
+
+        if (len > MIN(1023, s->cluster_size - s->backing_file_offset)) {
+            error_setg(errp, "Backing file name too long");
+            return -EINVAL;
+        }
+        s->image_backing_file = g_strndup((const char *)first +
+                                          s->backing_file_offset, len);
+        pstrcpy(bs->backing_file, sizeof(bs->backing_file),
+                s->image_backing_file);
+    }
+    if (s->image_backing_format) {
+        pstrcpy(bs->backing_format, sizeof(bs->backing_format),
+                s->image_backing_format);
+    }
+    return 0;
+}
+
+/* Check a table's offset and size against the format limits. */
+int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
+                         uint64_t entries, size_t entry_len,
+                         int64_t max_size_bytes, const char *table_name,
+                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (entries > (uint64_t)max_size_bytes / entry_len) {
+        error_setg(errp, "%s too large", table_name);
+        return -EFBIG;
+    }
+    if (INT64_MAX - entries * entry_len < offset ||
+        offset_into_cluster(s, offset) != 0) {
+        error_setg(errp, "%s offset invalid", table_name);
+        return -EINVAL;
+    }
+    /*
+     * A table past the end of the file reads as zeroes.  Normal opens
+     * refuse it; "check" opens it, as QEMU's does, to report and repair.
+     */
+    if (entries && s->file_size >= 0 && !(bs->open_flags & BDRV_O_CHECK) &&
+        offset + entries * entry_len > (uint64_t)s->file_size) {
+        error_setg(errp, "%s is beyond the end of the image file",
+                   table_name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- corruption ------------------------------------------------------------- */
+
+int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t val;
+
+    s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+    if (s->qcow_version < 3 || bs->read_only) {
+        return 0;
+    }
+    val = cpu_to_be64(s->incompatible_features);
+    return bdrv_co_pwrite_sync(bs->file,
+                               offsetof(QCowHeader, incompatible_features),
+                               sizeof(val), &val, 0);
+}
+
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             int64_t offset, int64_t size,
+                             const char *fmt, ...)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    fatal = fatal && !bs->read_only;
+    if (s->signaled_corruption &&
+        (!fatal || qcow2_is_corrupt(s))) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+
+    if (fatal) {
+        fprintf(stderr, "qcow2: Marking image as corrupt: %s; further "
+                "corruption events will be suppressed\n", msg);
+    } else {
+        fprintf(stderr, "qcow2: Image is corrupt: %s; further non-fatal "
+                "corruption events will be suppressed\n", msg);
+    }
+    s->signaled_corruption = true;
+    if (fatal) {
+        /* Failing to persist the bit is fine: writes are refused now. */
+        if (qemu_in_coroutine()) {
+            qcow2_mark_corrupt(bs);
+        } else {
+            s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+        }
+    }
+}
+
+/* ---- info ---------------------------------------------------------------------- */
+
+int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    bdi->cluster_size = s->cluster_size;
+    bdi->vm_state_offset = qcow2_vm_state_offset(s);
+    bdi->is_dirty = !!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+    return 0;
+}
+
+QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QObject *top = qobj_dict();
+    QObject *data = qobj_dict();
+
+    qdict_obj_put_str(data, "compat", s->qcow_version == 2 ? "0.10" : "1.1");
+    qdict_obj_put_str(data, "compression-type",
+                      s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD
+                      ? "zstd" : "zlib");
+    if (s->qcow_version >= 3) {
+        qdict_obj_put_bool(data, "lazy-refcounts",
+                           s->compatible_features &
+                           QCOW2_COMPAT_LAZY_REFCOUNTS);
+    }
+    qdict_obj_put_int(data, "refcount-bits", s->refcount_bits);
+    if (s->qcow_version >= 3) {
+        qdict_obj_put_bool(data, "corrupt", qcow2_is_corrupt(s));
+        qdict_obj_put_bool(data, "extended-l2", false);
+    }
+    qdict_obj_put_str(top, "type", "qcow2");
+    qdict_obj_put(top, "data", data);
+    return top;
 }

@@ -1,7 +1,8 @@
 /*
  * qcow2 format driver: the guest data path (reads, writes, compressed
- * writes, write zeroes, discard); resize is in qcow2-resize.c.  Zoned
- * images wrap the request paths in qcow2.c.
+ * writes, write zeroes, discard, block status); resize is in
+ * qcow2-resize.c.  Nothing here knows of zones: the zoned emulation in
+ * qcow2.c wraps these functions and the driver table points at it.
  *
  * Copyright (c) 2026 The zoned-qcow2 project authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -192,14 +193,18 @@ int coroutine_fn qcow2_co_preadv_data(BlockDriverState *bs, int64_t offset,
 
 /* ---- writes ---------------------------------------------------------------------------- */
 
-/* Fill @buf with what the guest currently reads at [offset, +bytes). */
+/*
+ * Fill @buf with what the image holds at guest [offset, +bytes).  Layers
+ * above that hide some of it (zones past their write pointer) keep hiding
+ * the copy: it lands at the same guest offsets.
+ */
 static int coroutine_fn cow_read(BlockDriverState *bs, uint64_t offset,
                                  uint64_t bytes, void *buf)
 {
     QEMUIOVector qiov;
 
     qemu_iovec_init_buf(&qiov, buf, bytes);
-    return qcow2_co_preadv_part(bs, offset, bytes, &qiov, 0, 0);
+    return qcow2_co_preadv_data(bs, offset, bytes, &qiov, 0, 0);
 }
 
 /*
@@ -352,7 +357,7 @@ int coroutine_fn qcow2_co_pwritev_data(BlockDriverState *bs, int64_t offset,
  * to 512 bytes.  0 or negative errno.
  */
 int coroutine_fn
-qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
+qcow2_co_pwritev_compressed_data(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, QEMUIOVector *qiov,
                                  size_t qiov_offset)
 {
@@ -364,9 +369,6 @@ qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
 
     if (qcow2_is_corrupt(s)) {
         return -EIO;
-    }
-    if (s->zoned) {
-        return -ENOTSUP;   /* compressed data cannot follow a write pointer */
     }
     if (bytes == 0) {
         /*
@@ -390,7 +392,7 @@ qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
     }
     /* Several clusters: compress each. */
     while (bytes > s->cluster_size) {
-        ret = qcow2_co_pwritev_compressed_part(bs, offset, s->cluster_size,
+        ret = qcow2_co_pwritev_compressed_data(bs, offset, s->cluster_size,
                                                qiov, qiov_offset);
         if (ret < 0) {
             return ret;
@@ -568,7 +570,7 @@ int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
  * file shows through again; freed clusters go back to the allocator.
  * Coroutine context, takes s->lock.
  */
-int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)
+int coroutine_fn qcow2_co_make_empty_data(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     /* One L2 table's worth at a time keeps the freed list bounded. */
@@ -582,10 +584,6 @@ int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)
     if (bdrv_is_read_only(bs)) {
         return -EACCES;
     }
-    if (s->zoned) {
-        /* Zones are emptied by reset, which keeps the write pointers right. */
-        return -ENOTSUP;
-    }
     qemu_co_mutex_lock(&s->lock);
     for (offset = 0; offset < end && ret >= 0; offset += step) {
         ret = qcow2_cluster_discard(bs, offset, MIN(step, end - offset),
@@ -593,4 +591,49 @@ int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)
     }
     qemu_co_mutex_unlock(&s->lock);
     return ret;
+}
+
+/* ---- block status ------------------------------------------------------------------ */
+
+int coroutine_fn qcow2_co_block_status_data(BlockDriverState *bs,
+                                            bool want_zero, int64_t offset,
+                                            int64_t bytes, int64_t *pnum,
+                                            int64_t *map,
+                                            BlockDriverState **file)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cur = bytes, host;
+    QCow2ClusterType type;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (!s->metadata_preallocation_checked) {
+        s->metadata_preallocation =
+            qcow2_detect_metadata_preallocation(bs) == 1;
+        s->metadata_preallocation_checked = true;
+    }
+    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        return ret;
+    }
+    *pnum = cur;
+    switch (type) {
+    case QCOW2_CLUSTER_UNALLOCATED:
+        return 0;
+    case QCOW2_CLUSTER_ZERO_PLAIN:
+        return BDRV_BLOCK_ZERO;
+    case QCOW2_CLUSTER_ZERO_ALLOC:
+        *map = host;
+        *file = bs->file->bs;
+        return BDRV_BLOCK_ZERO | BDRV_BLOCK_OFFSET_VALID;
+    case QCOW2_CLUSTER_COMPRESSED:
+        return BDRV_BLOCK_DATA | BDRV_BLOCK_COMPRESSED;
+    case QCOW2_CLUSTER_NORMAL:
+    default:
+        *map = host;
+        *file = bs->file->bs;
+        return BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID |
+               (s->metadata_preallocation ? BDRV_BLOCK_RECURSE : 0);
+    }
 }

@@ -544,9 +544,8 @@ static inline void qcow2_parse_compressed_l2_entry(BDRVQcow2State *s,
              (*coffset & (QCOW2_COMPRESSED_SECTOR_SIZE - 1));
 }
 
-/* ---- qcow2.c functions -------------------------------------------------- */
+/* ---- qcow2.c functions: the zoned emulation ----------------------------- */
 
-/* Zoned devices: state machine, requests, write-pointer persistence. */
 /* Load and validate the write pointers; fills bs->bl (open path). */
 int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp);
 void qcow2_zoned_close(BlockDriverState *bs);
@@ -560,31 +559,37 @@ int coroutine_fn qcow2_zoned_persist(BlockDriverState *bs);
 int coroutine_fn qcow2_zoned_check(BlockDriverState *bs,
                                    BdrvCheckResult *res, BdrvCheckMode fix);
 
-/* Write the header (and all extensions) back to the image. */
-int coroutine_fn qcow2_update_header(BlockDriverState *bs);
-/* Set/clear the dirty bit (lazy refcounts). */
-int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
-int coroutine_fn qcow2_mark_clean(BlockDriverState *bs);
+/* ---- qcow2-open.c functions: open, activate, close ---------------------- */
+
+int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename);
+int coroutine_fn qcow2_co_open(BlockDriverState *bs, QDict *options,
+                               int flags, Error **errp);
 /*
- * The single corruption path: with @fatal, sets the corrupt bit, writes
- * the header and refuses further writes (-EIO); otherwise only reports.
- * The message is printed once per open image.
+ * Driver callback: the open went through; make the updates it implies.
+ * Coroutine, s->lock not held, no request in flight.  0 or -errno.
  */
-void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
-                             int64_t offset, int64_t size,
-                             const char *fmt, ...) QEMU_PRINTF(5, 6);
-int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
-/* Make sure bs->file is at least @end long, growing ahead in steps. */
-int coroutine_fn qcow2_grow_file(BlockDriverState *bs, int64_t end);
-int coroutine_fn qcow2_cover_allocated(BlockDriverState *bs, uint64_t offset,
-                                       uint64_t bytes, const char *what);
-/* Validate a table's offset/size against format limits. */
-int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
-                         uint64_t entries, size_t entry_len,
-                         int64_t max_size_bytes, const char *table_name,
-                         Error **errp);
+int coroutine_fn qcow2_co_activate(BlockDriverState *bs, Error **errp);
+void coroutine_fn qcow2_co_close(BlockDriverState *bs);
+/* Limits of any qcow2 image (qcow2.c adds the zoned ones). */
+void qcow2_refresh_limits(BlockDriverState *bs, Error **errp);
+/* Write the dirty metadata tables to bs->file (s->lock not held). */
+int coroutine_fn qcow2_co_flush_caches(BlockDriverState *bs);
+int64_t coroutine_fn qcow2_co_getlength(BlockDriverState *bs);
 /* The runtime option list of the driver (l2-cache-size, ...). */
 extern const QemuOptsList qcow2_runtime_opts;
+
+/* ---- qcow2-file.c functions: the length of the host file ---------------- */
+
+/* Make sure bs->file is at least @end long, growing ahead in steps. */
+int coroutine_fn qcow2_grow_file(BlockDriverState *bs, int64_t end);
+/*
+ * Grow the file over [offset, +bytes) that a table names past its end if
+ * the refcounts say those clusters are ours; else signal corruption (-EIO).
+ */
+int coroutine_fn qcow2_cover_allocated(BlockDriverState *bs, uint64_t offset,
+                                       uint64_t bytes, const char *what);
+/* At a clean close: trim what was reserved ahead, cover lazy growth. */
+void coroutine_fn qcow2_trim_file(BlockDriverState *bs);
 
 /* ---- qcow2-refcount.c functions ----------------------------------------- */
 
@@ -641,12 +646,6 @@ int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
                                                     uint32_t first,
                                                     uint32_t n);
 
-/* Zone-aware read (reads past a write pointer return zeroes). */
-int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs, int64_t offset,
-                                      int64_t bytes, QEMUIOVector *qiov,
-                                      size_t qiov_offset,
-                                      BdrvRequestFlags flags);
-
 /* ---- qcow2-io.c functions: the data path, without zone rules ----------- */
 
 int coroutine_fn qcow2_co_preadv_data(BlockDriverState *bs, int64_t offset,
@@ -658,7 +657,7 @@ int coroutine_fn qcow2_co_pwritev_data(BlockDriverState *bs, int64_t offset,
                                        size_t qiov_offset,
                                        BdrvRequestFlags flags);
 int coroutine_fn
-qcow2_co_pwritev_compressed_part(BlockDriverState *bs, int64_t offset,
+qcow2_co_pwritev_compressed_data(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, QEMUIOVector *qiov,
                                  size_t qiov_offset);
 int coroutine_fn qcow2_co_pwrite_zeroes_data(BlockDriverState *bs,
@@ -666,7 +665,12 @@ int coroutine_fn qcow2_co_pwrite_zeroes_data(BlockDriverState *bs,
                                              BdrvRequestFlags flags);
 int coroutine_fn qcow2_co_pdiscard_data(BlockDriverState *bs, int64_t offset,
                                         int64_t bytes);
-int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
+int coroutine_fn qcow2_co_make_empty_data(BlockDriverState *bs);
+int coroutine_fn qcow2_co_block_status_data(BlockDriverState *bs,
+                                            bool want_zero, int64_t offset,
+                                            int64_t bytes, int64_t *pnum,
+                                            int64_t *map,
+                                            BlockDriverState **file);
 
 /* ---- qcow2-resize.c functions ------------------------------------------- */
 
@@ -676,6 +680,38 @@ int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
                                    BdrvRequestFlags flags, Error **errp);
 
 /* ---- qcow2-header.c functions ------------------------------------------- */
+
+/*
+ * Read and check the header at open: fixed fields, extensions, table
+ * locations.  *pfirst gets the first cluster (the caller frees it, also
+ * on failure), for qcow2_read_backing_name().
+ */
+int coroutine_fn qcow2_read_header(BlockDriverState *bs, int flags,
+                                   uint8_t **pfirst, Error **errp);
+int qcow2_read_backing_name(BlockDriverState *bs, const uint8_t *first,
+                            Error **errp);
+/* Validate a table's offset/size against format limits. */
+int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
+                         uint64_t entries, size_t entry_len,
+                         int64_t max_size_bytes, const char *table_name,
+                         Error **errp);
+/* Write the header (and all extensions) back to the image. */
+int coroutine_fn qcow2_update_header(BlockDriverState *bs);
+/* Set/clear the dirty bit (lazy refcounts). */
+int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
+int coroutine_fn qcow2_mark_clean(BlockDriverState *bs);
+/*
+ * The single corruption path: with @fatal, sets the corrupt bit, writes
+ * the header and refuses further writes (-EIO); otherwise only reports.
+ * The message is printed once per open image.
+ */
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             int64_t offset, int64_t size,
+                             const char *fmt, ...) QEMU_PRINTF(5, 6);
+int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
+/* "qemu-img info": the driver's general and qcow2-specific info. */
+int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
+QObject *qcow2_get_specific_info(BlockDriverState *bs, Error **errp);
 
 void qcow2_report_unsupported_feature(BDRVQcow2State *s, Error **errp,
                                       uint64_t mask);
