@@ -66,9 +66,6 @@ int img_resize(int argc, char **argv)
         case OPTION_SHRINK:
             shrink = true;
             break;
-        case OPTION_OBJECT:
-            /* Secrets of encrypted images: none to create here. */
-            break;
         default:
             img_common_option(c, argv, &co);
             break;
