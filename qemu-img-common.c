@@ -348,3 +348,25 @@ void img_print_json(const QObject *o)
     printf("%s\n", out->str);
 }
 
+/*
+ * Compare in 512-byte steps: returns whether the first step differs and
+ * sets *pnum to the length of the prefix with the same result.
+ */
+int img_compare_buffers(const uint8_t *a, const uint8_t *b, int64_t bytes,
+                        int64_t *pnum)
+{
+    const int64_t step = BDRV_SECTOR_SIZE;
+    int64_t len = MIN(bytes, step);
+    bool diff = memcmp(a, b, len) != 0;
+    int64_t done = len;
+
+    while (done < bytes) {
+        len = MIN(bytes - done, step);
+        if ((memcmp(a + done, b + done, len) != 0) != diff) {
+            break;
+        }
+        done += len;
+    }
+    *pnum = done;
+    return diff;
+}

@@ -139,13 +139,6 @@ int img_snapshot(int argc, char **argv)
                 snapshot_name = optarg;
             }
             break;
-        case OPTION_OBJECT:
-            /*
-             * Accepted for command-line compatibility.  QEMU uses objects
-             * for secrets of encrypted images, which this driver does
-             * not open, so there is nothing to create.
-             */
-            break;
         default:
             img_common_option(c, argv, &co);
             break;

@@ -93,13 +93,25 @@ QObject *img_qobj_qemu_order(const QObject *o);
 /* Print @o (in QEMU's key order) as pretty JSON and a newline. */
 void img_print_json(const QObject *o);
 
+/*
+ * Compare in 512-byte steps: returns whether the first step differs and
+ * sets *pnum to the length of the prefix with the same result.
+ */
+int img_compare_buffers(const uint8_t *a, const uint8_t *b, int64_t bytes,
+                        int64_t *pnum);
+
+int img_amend(int argc, char **argv);
 int img_bench(int argc, char **argv);
 int img_check(int argc, char **argv);
 int img_commit(int argc, char **argv);
+int img_compare(int argc, char **argv);
+int img_create(int argc, char **argv);
 int img_info(int argc, char **argv);
 int img_map(int argc, char **argv);
 int img_measure(int argc, char **argv);
 int img_convert(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+int img_resize(int argc, char **argv);
 int img_dd(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
 

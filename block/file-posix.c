@@ -639,19 +639,51 @@ static int raw_handle_short(RawRwData *d, size_t done, bool eof)
     return eof ? -ENOSPC : 1;
 }
 
+/*
+ * What is left of @d once @done bytes are transferred: @d's own array at
+ * first, after a short transfer a fresh one in *@tail (which replaces any
+ * earlier one; the caller frees the last).
+ */
+static const struct iovec *raw_rw_rest(RawRwData *d, size_t done,
+                                       struct iovec **tail, int *niov)
+{
+    g_free(*tail);
+    *tail = NULL;
+    if (!done) {
+        *niov = d->niov;
+        return d->iov;
+    }
+    *tail = raw_iov_tail(d->iov, d->niov, done, niov);
+    return *tail;
+}
+
+/*
+ * Account for @n more bytes transferred after *@done: 0 when the request
+ * is complete, 1 to transfer the rest (*@done advanced), -errno.  Both
+ * submission paths share it so that short transfers are handled alike.
+ */
+static int raw_rw_step(RawRwData *d, size_t *done, size_t n)
+{
+    int ret;
+
+    if (*done + n == d->bytes) {
+        return 0;
+    }
+    ret = raw_handle_short(d, *done + n, n == 0);
+    if (ret > 0) {
+        *done += n;
+    }
+    return ret;
+}
+
 static int raw_thread_rw(void *opaque)
 {
     RawRwData *d = opaque;
-    const struct iovec *iov = d->iov;
     struct iovec *tail = NULL;
-    int niov = d->niov;
     size_t done = d->done;
+    int niov;
+    const struct iovec *iov = raw_rw_rest(d, done, &tail, &niov);
     int ret = 0;
-
-    if (done) {
-        tail = raw_iov_tail(d->iov, d->niov, done, &niov);
-        iov = tail;
-    }
 
     while (done < d->bytes) {
         off_t pos = d->offset + done;
@@ -671,18 +703,12 @@ static int raw_thread_rw(void *opaque)
             ret = -errno;
             break;
         }
-        if (done + n == d->bytes) {
-            break;
-        }
-        ret = raw_handle_short(d, done + n, n == 0);
+        ret = raw_rw_step(d, &done, n);
         if (ret <= 0) {
             break;
         }
-        done += n;
         ret = 0;
-        g_free(tail);
-        tail = raw_iov_tail(d->iov, d->niov, done, &niov);
-        iov = tail;
+        iov = raw_rw_rest(d, done, &tail, &niov);
     }
     g_free(tail);
     return ret;
@@ -690,42 +716,33 @@ static int raw_thread_rw(void *opaque)
 
 static int coroutine_fn raw_co_rw_async(BDRVRawState *s, RawRwData *d)
 {
-    struct iovec *iov = (struct iovec *)d->iov;
     struct iovec *tail = NULL;
-    int niov = d->niov;
     size_t done = d->done;
+    int niov;
+    const struct iovec *iov = raw_rw_rest(d, done, &tail, &niov);
     ssize_t n;
-    int ret = 0;
-
-    if (done) {
-        tail = raw_iov_tail(d->iov, d->niov, done, &niov);
-        iov = tail;
-    }
+    int ret;
 
     for (;;) {
+        /* The submit functions do not write to the array. */
+        struct iovec *v = (struct iovec *)iov;
+
         if (s->aio == RAW_AIO_IO_URING) {
-            n = luring_co_submit(s->luring, d->fd, d->offset + done, iov,
-                                 niov, d->type);
+            n = luring_co_submit(s->luring, d->fd, d->offset + done, v, niov,
+                                 d->type);
         } else {
-            n = laio_co_submit(s->laio, d->fd, d->offset + done, iov, niov,
+            n = laio_co_submit(s->laio, d->fd, d->offset + done, v, niov,
                                d->type);
         }
         if (n < 0) {
             ret = n;
             break;
         }
-        if (done + n == d->bytes) {
-            break;
-        }
-        ret = raw_handle_short(d, done + n, n == 0);
+        ret = raw_rw_step(d, &done, n);
         if (ret <= 0) {
             break;
         }
-        done += n;
-        ret = 0;
-        g_free(tail);
-        tail = raw_iov_tail(d->iov, d->niov, done, &niov);
-        iov = tail;
+        iov = raw_rw_rest(d, done, &tail, &niov);
     }
     g_free(tail);
     return ret;

@@ -84,18 +84,12 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     for (i = 0; i < new_size; i++) {
         buf[i] = cpu_to_be64(new_table[i]);
     }
-    ret = qcow2_pre_write_overlap_check(bs, 0, new_offset, new_size * 8);
-    if (ret >= 0) {
-        ret = bdrv_co_pwrite_sync(bs->file, new_offset, new_size * 8, buf, 0);
-    }
-    g_free(buf);
-    if (ret < 0) {
-        goto fail_free;
-    }
     stbe32_p(hdr, new_size);
     stbe64_p(hdr + 4, new_offset);
-    ret = bdrv_co_pwrite_sync(bs->file, offsetof(QCowHeader, l1_size),
-                              sizeof(hdr), hdr, 0);
+    ret = qcow2_write_table_and_header(bs, new_offset, buf, new_size * 8,
+                                       offsetof(QCowHeader, l1_size),
+                                       hdr, sizeof(hdr));
+    g_free(buf);
     if (ret < 0) {
         goto fail_free;
     }

@@ -75,6 +75,8 @@ const QemuOptsList qcow2_create_opts = {
         /* Zoned images (docs/zoned.rst); no defaults printed unless set. */
         { "zone.mode", QEMU_OPT_STRING,
           "Zoned device model: host-managed (absent: not zoned)", NULL },
+        { "zoned", QEMU_OPT_STRING, "Alias of the zone mode option", NULL,
+          "zone.mode" },
         { "zone.size", QEMU_OPT_SIZE,
           "Zone size in bytes, a power of two (default 256M)", NULL },
         { "zone.capacity", QEMU_OPT_SIZE,

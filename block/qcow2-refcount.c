@@ -205,6 +205,31 @@ int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
     return ret < 0 ? ret : 0;
 }
 
+int coroutine_fn qcow2_write_table_and_header(BlockDriverState *bs,
+                                              int64_t offset,
+                                              const void *buf, uint64_t size,
+                                              size_t hdr_offset,
+                                              const void *hdr,
+                                              size_t hdr_size)
+{
+    int ret;
+
+    if (size) {
+        ret = qcow2_pre_write_overlap_check(bs, 0, offset, size);
+        if (ret < 0) {
+            return ret;
+        }
+        /* Stable before the header names it, or a crash could leave the
+         * header pointing at a half-written table. */
+        ret = bdrv_co_pwrite_sync(bs->file, offset, size, buf, 0);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    ret = bdrv_co_pwrite_sync(bs->file, hdr_offset, hdr_size, hdr, 0);
+    return ret < 0 ? ret : 0;
+}
+
 /* ---- lookups ---------------------------------------------------------------- */
 
 static inline uint64_t refblock_offset(BDRVQcow2State *s, uint64_t rt_index)
@@ -342,20 +367,13 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     for (i = 0; i < new_size; i++) {
         buf[i] = cpu_to_be64(s->refcount_table[i]);
     }
-    ret = qcow2_pre_write_overlap_check(bs, 0, new_offset, new_size * 8);
-    if (ret >= 0) {
-        ret = bdrv_co_pwrite_sync(bs->file, new_offset, new_size * 8, buf, 0);
-    }
-    g_free(buf);
-    if (ret < 0) {
-        goto fail;
-    }
-
     stbe64_p(hdr, new_offset);
     stbe32_p(hdr + 8, new_size * 8 / s->cluster_size);
-    ret = bdrv_co_pwrite_sync(bs->file,
-                              offsetof(QCowHeader, refcount_table_offset),
-                              sizeof(hdr), hdr, 0);
+    ret = qcow2_write_table_and_header(bs, new_offset, buf, new_size * 8,
+                                       offsetof(QCowHeader,
+                                                refcount_table_offset),
+                                       hdr, sizeof(hdr));
+    g_free(buf);
     if (ret < 0) {
         goto fail;
     }

@@ -237,29 +237,16 @@ static int coroutine_fn write_snapshot_table(BlockDriverState *bs,
             offset = 0;
             goto out;
         }
-        /* The table's refcount must be on disk before the header names
-         * it; a crash before the header write only leaks it. */
-        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-        if (ret < 0) {
-            goto out;
-        }
-        ret = qcow2_pre_write_overlap_check(bs, 0, offset, size);
-        if (ret < 0) {
-            goto out;
-        }
-        ret = bdrv_co_pwrite(bs->file, offset, size, buf, 0);
-        if (ret < 0) {
-            goto out;
-        }
         qcow2_meta_filter_add(s, offset, size);
     }
-    /* Everything the new table points at must be stable first. */
+    /*
+     * Everything the new table points at, and the table's own refcount,
+     * must be on disk before the header names it; a crash before the
+     * header write only leaks the new table.
+     */
     ret = qcow2_cache_flush(bs, s->l2_table_cache);
     if (ret >= 0) {
         ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    }
-    if (ret >= 0) {
-        ret = bdrv_co_flush(bs->file->bs);
     }
     if (ret < 0) {
         goto out;
@@ -269,8 +256,9 @@ static int coroutine_fn write_snapshot_table(BlockDriverState *bs,
                       offsetof(QCowHeader, nb_snapshots) + 4);
     stbe32_p(hdr, nb);
     stbe64_p(hdr + 4, offset);
-    ret = bdrv_co_pwrite_sync(bs->file, offsetof(QCowHeader, nb_snapshots),
-                              sizeof(hdr), hdr, 0);
+    ret = qcow2_write_table_and_header(bs, offset, buf, size,
+                                       offsetof(QCowHeader, nb_snapshots),
+                                       hdr, sizeof(hdr));
     if (ret < 0) {
         goto out;
     }

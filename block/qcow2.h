@@ -641,6 +641,20 @@ int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
  * (as after preallocation=metadata), 0 if not, or -errno.  s->lock held.
  */
 int coroutine_fn qcow2_detect_metadata_preallocation(BlockDriverState *bs);
+/*
+ * Make a new metadata table live: write @size bytes of @buf at @offset
+ * (overlap-checked; nothing when @size is 0) and make them stable, then
+ * rewrite the @hdr_size header bytes at @hdr_offset that name the table.
+ * Until that last write the old table stays in use, so a crash at worst
+ * leaks the new clusters.  What the table points at must be stable
+ * already.  Returns 0 or -errno.
+ */
+int coroutine_fn qcow2_write_table_and_header(BlockDriverState *bs,
+                                              int64_t offset,
+                                              const void *buf, uint64_t size,
+                                              size_t hdr_offset,
+                                              const void *hdr,
+                                              size_t hdr_size);
 /* Write the in-memory refcount table entries [first, first+n) to disk. */
 int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
                                                     uint32_t first,

@@ -211,6 +211,11 @@ static QemuOpt *opt_new(QemuOpts *opts, const char *name, const char *str,
         error_setg(errp, "Invalid parameter '%s'", name);
         return NULL;
     }
+    if (desc && desc->alias_of) {
+        desc = find_desc(opts->list->desc, desc->alias_of);
+        assert(desc && !desc->alias_of);
+        name = desc->name;
+    }
     opt = g_new0(QemuOpt, 1);
     opt->name = g_strdup(name);
     opt->str = g_strdup(str);

@@ -54,6 +54,12 @@ typedef struct QemuOptDesc {
     QemuOptType type;
     const char *help;
     const char *def_value_str;
+    /*
+     * Another spelling of the option named here (in the same list):
+     * setting this name sets that option, and only that one is stored
+     * and printed.
+     */
+    const char *alias_of;
 } QemuOptDesc;
 
 /* A list of descriptions; desc is terminated by an entry with name NULL. */

@@ -733,47 +733,6 @@ static void test_co_sleep(void)
     g_string_free(log, true);
 }
 
-/* ---- cost of a switch (prints only) --------------------------------- */
-
-static void coroutine_fn bench_entry(void *opaque)
-{
-    bool *stop = opaque;
-
-    while (!*stop) {
-        qemu_coroutine_yield();
-    }
-}
-
-static void coroutine_fn bench_short(void *opaque)
-{
-}
-
-static void test_switch_cost(void)
-{
-    const int n = 1000000;
-    bool stop = false;
-    Coroutine *co = qemu_coroutine_create(bench_entry, &stop);
-    int64_t t0, t1, t2;
-    int i;
-
-    qemu_coroutine_enter(co);
-    t0 = get_clock_ns();
-    for (i = 0; i < n; i++) {
-        qemu_coroutine_enter(co);   /* enter + yield = two switches */
-    }
-    t1 = get_clock_ns();
-    for (i = 0; i < n; i++) {
-        qemu_coroutine_enter(qemu_coroutine_create(bench_short, NULL));
-    }
-    t2 = get_clock_ns();
-    g_test_message("coroutine switch: %.1f ns; enter+yield round trip: "
-                   "%.1f ns; pooled create+enter+terminate: %.1f ns",
-                   (double)(t1 - t0) / n / 2, (double)(t1 - t0) / n,
-                   (double)(t2 - t1) / n);
-    stop = true;
-    qemu_coroutine_enter(co);
-}
-
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -794,6 +753,5 @@ int main(int argc, char **argv)
     g_test_add_func("/coroutine/co_rwlock", test_co_rwlock);
     g_test_add_func("/coroutine/co_rwlock_upgrade", test_co_rwlock_upgrade);
     g_test_add_func("/coroutine/co_sleep", test_co_sleep);
-    g_test_add_func("/coroutine/switch_cost", test_switch_cost);
     return g_test_run();
 }

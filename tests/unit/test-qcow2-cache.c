@@ -12,13 +12,6 @@
 
 #define TS 4096          /* table size */
 
-/* The cache only calls back into qcow2 for corruption reports. */
-__attribute__((weak)) int coroutine_fn
-qcow2_co_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
-{
-    return -ENOTSUP;
-}
-
 typedef struct Fixture {
     char *path;
     BlockDriverState *file_bs;

@@ -344,6 +344,51 @@ static void test_opts_print(void)
     g_string_free(buf, true);
 }
 
+static const QemuOptDesc alias_desc[] = {
+    { .name = "size", .type = QEMU_OPT_SIZE, .help = "Disk size" },
+    { .name = "zone.mode", .type = QEMU_OPT_STRING, .help = "Zone model" },
+    { .name = "zoned", .type = QEMU_OPT_STRING, .help = "Alias",
+      .alias_of = "zone.mode" },
+    { NULL }
+};
+
+static const QemuOptsList alias_list = {
+    .name = "alias",
+    .desc = alias_desc,
+};
+
+/* An alias sets the option it names; only that one is stored and printed. */
+static void test_opts_alias(void)
+{
+    QemuOptsList *l = qemu_opts_append(NULL, &alias_list);
+    QemuOpts *opts = qemu_opts_create(l);
+    GString *buf = g_string_new(NULL);
+    QDict *d = qdict_new();
+
+    g_assert_true(qemu_opts_do_parse(opts, "zoned=host-managed,size=1M",
+                                     &error_abort));
+    g_assert_cmpstr(qemu_opt_get(opts, "zone.mode"), ==, "host-managed");
+    g_assert_false(qemu_opt_has(opts, "zoned"));
+    qemu_opts_print(opts, buf, true);
+    g_assert_cmpstr(buf->str, ==, " size=1048576 zone.mode=host-managed");
+
+    /* The later spelling wins, whichever it is. */
+    g_assert_true(qemu_opts_do_parse(opts, "zone.mode=a,zoned=b",
+                                     &error_abort));
+    g_assert_cmpstr(qemu_opt_get(opts, "zone.mode"), ==, "b");
+    qemu_opts_del(opts);
+
+    opts = qemu_opts_create(l);
+    qdict_put_str(d, "zoned", "c");
+    g_assert_true(qemu_opts_absorb_qdict(opts, d, &error_abort));
+    g_assert_cmpuint(qdict_size(d), ==, 0);
+    g_assert_cmpstr(qemu_opt_get(opts, "zone.mode"), ==, "c");
+    qdict_free(d);
+    qemu_opts_del(opts);
+    qemu_opts_free(l);
+    g_string_free(buf, true);
+}
+
 static void test_opts_help(void)
 {
     if (g_test_subprocess()) {
@@ -383,5 +428,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-opts/append", test_opts_append);
     g_test_add_func("/qemu-opts/print", test_opts_print);
     g_test_add_func("/qemu-opts/help", test_opts_help);
+    g_test_add_func("/qemu-opts/alias", test_opts_alias);
     return g_test_run();
 }
