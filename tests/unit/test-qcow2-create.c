@@ -305,13 +305,37 @@ static void test_check_rebuild(void)
 }
 
 /*
- * Growing with preallocation=metadata lays out the same image as creating
- * it that size: QEMU's create is the same truncate.  The refcount table
- * must grow here; it used to be allocated like any cluster instead of
- * behind the new refcount blocks, unlike QEMU.
+ * Growing an empty image lays it out as creating it that size does: QEMU's
+ * create is the same truncate.  The expected sums are those of the create
+ * cases above (checked there against QEMU 7.2).
  */
-static void test_resize_table_growth(void)
+typedef struct GrowCase {
+    PreallocMode prealloc;
+    uint64_t size;
+    gsize file_len;
+    const char *md5;
+} GrowCase;
+
+static const GrowCase grow_cases[] = {
+    /*
+     * The L1 table needs refcount blocks for two more ranges: the block
+     * for the second range lands in the third, whose block QEMU makes
+     * first, behind it (they used to be placed the other way round).
+     */
+    { PREALLOC_MODE_OFF, 1 * GiB, 264704,
+      "169cb71ef903fb64bcb68c28099dd1dd" },
+    /*
+     * The refcount table must grow: QEMU puts new blocks and the table
+     * behind the ranges in use (it used to be allocated like any
+     * cluster).
+     */
+    { PREALLOC_MODE_METADATA, 16 * MiB, 17143808,
+      "d38f6295be9dfcbc348d8f44e0445319" },
+};
+
+static void test_resize_layout(gconstpointer opaque)
 {
+    const GrowCase *c = opaque;
     g_autofree char *path = tmp_path("grow.qcow2");
     g_autofree char *md5 = NULL;
     BlockDriverState *bs;
@@ -324,13 +348,12 @@ static void test_resize_table_growth(void)
                                     &error_abort), ==, 0);
     bs = open_qcow2(path, BDRV_O_RDWR | BDRV_O_RESIZE);
     self = (BdrvChild) { .bs = bs, .name = (char *)"test" };
-    g_assert_cmpint(bdrv_truncate(&self, 16 * MiB, false,
-                                  PREALLOC_MODE_METADATA, 0, &error_abort),
-                    ==, 0);
+    g_assert_cmpint(bdrv_truncate(&self, c->size, false, c->prealloc, 0,
+                                  &error_abort), ==, 0);
     bdrv_unref(bs);
     md5 = file_md5(path, &len);
-    g_assert_cmpuint(len, ==, 17143808);
-    g_assert_cmpstr(md5, ==, "d38f6295be9dfcbc348d8f44e0445319");
+    g_assert_cmpuint(len, ==, c->file_len);
+    g_assert_cmpstr(md5, ==, c->md5);
     unlink(path);
 }
 
@@ -496,7 +519,11 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-amend/basic", test_amend);
     g_test_add_func("/qcow2-amend/small-cluster-header",
                     test_amend_small_cluster_header);
-    g_test_add_func("/qcow2-resize/table-growth", test_resize_table_growth);
+    for (i = 0; i < ARRAY_SIZE(grow_cases); i++) {
+        g_autofree char *name =
+            g_strdup_printf("/qcow2-resize/layout/%zu", i);
+        g_test_add_data_func(name, &grow_cases[i], test_resize_layout);
+    }
     g_test_add_func("/qcow2-amend/refcount-bits", test_amend_refcount_bits);
 
     ret = g_test_run();
