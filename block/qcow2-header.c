@@ -12,7 +12,10 @@
 #include "qemu/cutils.h"
 #include "qcow2.h"
 
-/* Names of the features this implementation knows (feature table). */
+/*
+ * Names of the features this implementation knows: the one table, written
+ * into headers (see do_update_header) and used to name refused bits.
+ */
 static const Qcow2Feature qcow2_known_features[] = {
     { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DIRTY_BITNR,
       "dirty bit" },
@@ -32,14 +35,6 @@ static const Qcow2Feature qcow2_known_features[] = {
       "bitmaps" },
     { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
       "raw external data" },
-};
-
-/* Names we use when the image has none for a bit we refuse. */
-static const Qcow2Feature qcow2_refused_features[] = {
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
-      "external data file" },
-    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
-      "extended L2 entries" },
 };
 
 static void add_feature_name(GString *str, const char *name)
@@ -82,8 +77,9 @@ void qcow2_report_unsupported_feature(BDRVQcow2State *s, Error **errp,
         name = feature_name(s->feature_table, s->nb_features,
                             QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
         if (!name) {
-            name = feature_name(qcow2_refused_features,
-                                ARRAY_SIZE(qcow2_refused_features),
+            /* Our own name when the image carries none for the bit. */
+            name = feature_name(qcow2_known_features,
+                                ARRAY_SIZE(qcow2_known_features),
                                 QCOW2_FEAT_TYPE_INCOMPATIBLE, bit);
         }
         if (name) {
@@ -284,7 +280,11 @@ static int coroutine_fn do_update_header(BlockDriverState *bs,
         }
         off += n;
     }
-    if (s->qcow_version >= 3 && with_features) {
+    /*
+     * The feature name table is informational: like QEMU, spend header
+     * space on it only with clusters larger than 4k.
+     */
+    if (s->qcow_version >= 3 && with_features && s->cluster_size > 4096) {
         /* The zoned name only in zoned images: others keep the old table. */
         Qcow2Feature table[ARRAY_SIZE(qcow2_known_features)];
         size_t i, nt = 0;

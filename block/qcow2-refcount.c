@@ -309,92 +309,175 @@ int64_t coroutine_fn qcow2_get_last_allocated_end(BlockDriverState *bs)
     return 0;
 }
 
+/*
+ * Refcount structure size for @clusters clusters of data and other
+ * metadata: the fixed point where the refcount blocks and table also
+ * count themselves.  With @generous, room for growing the table by half
+ * is added once, as the allocator does when it must grow the table.
+ */
+int64_t qcow2_refcount_metadata_size(int64_t clusters, uint64_t cluster_size,
+                                     int refcount_order, bool generous,
+                                     uint64_t *refblock_count)
+{
+    int64_t per_table_cluster = cluster_size / 8;
+    int64_t per_block = cluster_size * 8 / (1 << refcount_order);
+    int64_t table = 0, blocks = 0, n = 0, last;
+
+    do {
+        last = n;
+        blocks = DIV_ROUND_UP(clusters + table + blocks, per_block);
+        table = DIV_ROUND_UP(blocks, per_table_cluster);
+        n = clusters + blocks + table;
+        if (n == last && generous) {
+            clusters += DIV_ROUND_UP(table, 2);
+            n = 0;
+            generous = false;
+        }
+    } while (n != last);
+
+    if (refblock_count) {
+        *refblock_count = blocks;
+    }
+    return (blocks + table) * cluster_size;
+}
+
 /* ---- growing the refcount structures ---------------------------------------- */
 
-static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
-                                            uint64_t min_entries)
+/*
+ * Lay out refcount structures at @start that cover all clusters below it
+ * plus @additional more behind the new structures: the missing refcount
+ * blocks, then a new refcount table.  They get refcount 1, the old table
+ * is freed.  Unless @exact, the table gets room to grow by half.  A
+ * non-zero @new_offset is a refcount block already written for range
+ * @new_index, which the new table is the first to name.  This is where
+ * QEMU puts grown refcount structures, so layouts stay the same.
+ * Returns the end of the new structures or -errno.
+ */
+int64_t coroutine_fn qcow2_refcount_area(BlockDriverState *bs, uint64_t start,
+                                         uint64_t additional, bool exact,
+                                         uint64_t new_index,
+                                         uint64_t new_offset)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t per_cluster = s->cluster_size / 8;
-    uint64_t new_size, old_size = s->refcount_table_size;
+    uint64_t area_index = (start >> s->cluster_bits) >> s->refcount_block_bits;
+    uint64_t total_blocks, table_size, extra = 0, i;
+    uint64_t table_offset, end_offset, block_offset;
     uint64_t old_offset = s->refcount_table_offset;
-    uint64_t *new_table, *old_table = s->refcount_table;
-    uint64_t *buf;
-    int64_t new_offset;
+    uint64_t old_entries = s->refcount_table_disk_entries;
+    uint64_t *table, *buf = NULL;
     uint8_t hdr[12];
-    uint64_t i;
-    int overlap_check = s->overlap_check;
     int ret;
 
-    /*
-     * Leave room for the table itself and a couple of refcount blocks
-     * it may need, so allocating it never needs another growth.
-     */
-    new_size = ROUND_UP(min_entries + min_entries / 2 + 4, per_cluster);
-    if (new_size * 8 > QCOW_MAX_REFTABLE_SIZE) {
-        new_size = QCOW_MAX_REFTABLE_SIZE / 8;
-        if (new_size < min_entries + 2) {
-            return -EFBIG;
-        }
+    qcow2_refcount_metadata_size((start >> s->cluster_bits) + additional,
+                                 s->cluster_size, s->refcount_order, !exact,
+                                 &total_blocks);
+    if (total_blocks * 8 > QCOW_MAX_REFTABLE_SIZE) {
+        return -EFBIG;
     }
-    new_table = g_try_new0(uint64_t, new_size);
-    if (!new_table) {
-        return -ENOMEM;
+    table_size = exact ? total_blocks
+                       : total_blocks + DIV_ROUND_UP(total_blocks, 2);
+    table_size = ROUND_UP(table_size, per_cluster);
+    if (table_size * 8 > QCOW_MAX_REFTABLE_SIZE ||
+        (new_offset && new_index >= table_size)) {
+        return -EFBIG;
     }
-    memcpy(new_table, old_table, old_size * 8);
-    s->refcount_table = new_table;
-    s->refcount_table_size = new_size;
-    s->refcount_table_generation++;
+    table = g_new0(uint64_t, table_size);
+    for (i = 0; i < MIN(table_size, (uint64_t)s->max_refcount_table_index + 1);
+         i++) {
+        table[i] = s->refcount_table[i] & REFT_OFFSET_MASK;
+    }
+    if (new_offset) {
+        table[new_index] = new_offset;
+    }
+    for (i = area_index; i < total_blocks; i++) {
+        extra += !table[i];
+    }
+    table_offset = start + extra * s->cluster_size;
+    end_offset = table_offset + table_size * 8;
+    if (end_offset > QCOW_MAX_HOST_OFFSET) {
+        ret = -EFBIG;
+        goto out;
+    }
+    ret = qcow2_grow_file(bs, end_offset);
+    if (ret < 0) {
+        goto out;
+    }
 
-    /*
-     * Until the header names the new table, the in-memory size does not
-     * describe the on-disk table at refcount_table_offset: skip that
-     * check meanwhile (the old table's clusters are allocated anyway).
-     */
-    overlap_check = s->overlap_check;
-    s->overlap_check &= ~QCOW2_OL_REFCOUNT_TABLE;
-    new_offset = qcow2_alloc_clusters(bs, new_size * 8);
-    if (new_offset < 0) {
-        ret = new_offset;
-        goto fail;
+    block_offset = start;
+    for (i = area_index; i < total_blocks; i++) {
+        uint64_t first = (i << s->refcount_block_bits) << s->cluster_bits;
+        void *rb;
+
+        if (table[i]) {
+            ret = qcow2_cache_get(bs, s->refcount_block_cache, table[i], &rb);
+        } else {
+            ret = qcow2_cache_get_empty(bs, s->refcount_block_cache,
+                                        block_offset, &rb);
+            if (ret >= 0) {
+                memset(rb, 0, s->cluster_size);
+                table[i] = block_offset;
+                qcow2_meta_filter_add(s, block_offset, s->cluster_size);
+                block_offset += s->cluster_size;
+            }
+        }
+        if (ret < 0) {
+            goto out;
+        }
+        if (first < end_offset) {
+            uint64_t j = first < start ? (start - first) >> s->cluster_bits
+                                       : 0;
+            uint64_t end_j = MIN((end_offset - first) >> s->cluster_bits,
+                                 (uint64_t)s->refcount_block_size);
+
+            for (; j < end_j; j++) {
+                s->set_refcount(rb, j, 1);
+            }
+        }
+        qcow2_cache_entry_mark_dirty(s->refcount_block_cache, rb);
+        qcow2_cache_put(s->refcount_block_cache, &rb);
     }
-    /* The allocation may have added entries: write the final state. */
+    assert(block_offset == table_offset);
     ret = qcow2_cache_flush(bs, s->refcount_block_cache);
     if (ret < 0) {
-        goto fail;
+        goto out;
     }
-    buf = g_new(uint64_t, new_size);
-    for (i = 0; i < new_size; i++) {
-        buf[i] = cpu_to_be64(s->refcount_table[i]);
+
+    buf = g_new(uint64_t, table_size);
+    for (i = 0; i < table_size; i++) {
+        buf[i] = cpu_to_be64(table[i]);
     }
-    stbe64_p(hdr, new_offset);
-    stbe32_p(hdr + 8, new_size * 8 / s->cluster_size);
-    ret = qcow2_write_table_and_header(bs, new_offset, buf, new_size * 8,
+    stbe64_p(hdr, table_offset);
+    stbe32_p(hdr + 8, table_size / per_cluster);
+    ret = qcow2_write_table_and_header(bs, table_offset, buf, table_size * 8,
                                        offsetof(QCowHeader,
                                                 refcount_table_offset),
                                        hdr, sizeof(hdr));
-    g_free(buf);
     if (ret < 0) {
-        goto fail;
+        goto out;
     }
-    qcow2_meta_filter_add(s, new_offset, new_size * 8);
-    s->refcount_table_offset = new_offset;
-    s->refcount_table_disk_entries = new_size;
-    s->overlap_check = overlap_check;
-    g_free(old_table);
-    update_max_refcount_table_index(s);
-    qcow2_free_clusters(bs, old_offset, old_size * 8);
-    return 0;
 
-fail:
-    /*
-     * Keep the bigger in-memory table: entries in it may already point at
-     * new blocks.  The on-disk header still names the old table, so at
-     * worst clusters leak.
-     */
-    s->overlap_check = overlap_check;
-    g_free(old_table);
-    return ret;
+    g_free(s->refcount_table);
+    s->refcount_table = table;
+    table = NULL;
+    s->refcount_table_offset = table_offset;
+    s->refcount_table_size = table_size;
+    s->refcount_table_disk_entries = table_size;
+    s->refcount_table_generation++;
+    s->max_refcount_table_index = table_size - 1;
+    while (s->max_refcount_table_index > 0 &&
+           !s->refcount_table[s->max_refcount_table_index]) {
+        s->max_refcount_table_index--;
+    }
+    qcow2_meta_filter_add(s, table_offset, table_size * 8);
+    s->zero_start = MAX(s->zero_start, (int64_t)end_offset);
+    s->alloc_end = MAX(s->alloc_end, (int64_t)end_offset);
+    qcow2_free_clusters(bs, old_offset, old_entries * 8);
+    ret = 0;
+out:
+    g_free(buf);
+    g_free(table);
+    return ret < 0 ? ret : (int64_t)end_offset;
 }
 
 static int64_t coroutine_fn find_free_clusters(BlockDriverState *bs,
@@ -449,8 +532,13 @@ static int coroutine_fn write_new_refblock(BlockDriverState *bs, uint64_t rt,
         s->alloc_end = offset + s->cluster_size;
     }
 
-    s->refcount_table[rt] = offset;
     qcow2_meta_filter_add(s, offset, s->cluster_size);
+    if (rt >= s->refcount_table_size) {
+        /* The caller grows the table to name it. */
+        return self ? 0 : qcow2_update_refcount(bs, offset, s->cluster_size,
+                                                1, false);
+    }
+    s->refcount_table[rt] = offset;
     ret = qcow2_write_refcount_table_entries(bs, rt, 1);
     if (ret < 0) {
         s->refcount_table[rt] = 0;
@@ -488,29 +576,35 @@ static int coroutine_fn ensure_refblock(BlockDriverState *bs, uint64_t rt,
         int64_t b;
         uint64_t brt;
 
-        if (rt >= s->refcount_table_size) {
-            ret = grow_refcount_table(bs, rt + 1);
-            if (ret < 0) {
-                return ret;
-            }
-            continue;
-        }
         b = find_free_clusters(bs, 1, from);
         if (b < 0) {
             return b;
         }
         brt = b >> s->refcount_block_bits;
-        if (brt >= s->refcount_table_size) {
-            ret = grow_refcount_table(bs, brt + 1);
+        if (brt != rt && !refblock_offset(s, brt)) {
+            /*
+             * As QEMU's allocator does: the block that will count @b is
+             * made first, behind @b; the next round finds @b again for
+             * @rt.  Same placement, so the same layout.
+             */
+            ret = ensure_refblock(bs, brt, b + 1);
             if (ret < 0) {
                 return ret;
             }
             continue;
         }
-        if (brt == rt || !refblock_offset(s, brt)) {
-            ret = write_new_refblock(bs, brt, b, true);
-        } else {
-            ret = write_new_refblock(bs, rt, b, false);
+        ret = write_new_refblock(bs, rt, b, brt == rt);
+        if (ret >= 0 && rt >= s->refcount_table_size) {
+            /*
+             * No entry for it: new blocks and a new table go behind the
+             * ranges in use, and the new table names the block at @b.
+             */
+            uint64_t used = MAX(rt, brt) + 1;
+            int64_t end = qcow2_refcount_area(bs, (used <<
+                                                   s->refcount_block_bits) <<
+                                                  s->cluster_bits, 0, false,
+                                              rt, b << s->cluster_bits);
+            ret = end < 0 ? end : 0;
         }
         if (ret < 0) {
             return ret;
@@ -1061,4 +1155,166 @@ int coroutine_fn qcow2_detect_metadata_preallocation(BlockDriverState *bs)
         count += rc != 0;
     }
     return count >= threshold;
+}
+
+/* ---- changing the refcount width ------------------------------------------ */
+
+/*
+ * Rewrite the refcount structures with entries of 2^@order bits.  The
+ * new blocks and table go after everything in use; they describe the
+ * current refcounts plus themselves, then the header is switched over
+ * and the old structures are freed.
+ */
+int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs, int order,
+                                             Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2GetRefcountFunc *new_get = qcow2_refcount_get_func(order);
+    Qcow2SetRefcountFunc *new_set = qcow2_refcount_set_func(order);
+    uint64_t new_max = order == 6 ? UINT64_MAX : (UINT64_C(1) << (1 << order)) - 1;
+    int64_t per_block = (int64_t)s->cluster_size * 8 >> order;
+    uint64_t *refs = NULL, *table = NULL, *old_table;
+    uint64_t old_table_offset = s->refcount_table_offset;
+    uint32_t old_table_size = s->refcount_table_size, i;
+    int64_t nb, start, blocks = 0, tclusters = 0, end, ci;
+    uint8_t *rb = NULL;
+    int ret;
+
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the image");
+        return ret;
+    }
+    /* Every cluster in use lies inside the file. */
+    nb = bdrv_co_getlength(bs->file->bs);
+    if (nb < 0) {
+        error_setg_errno(errp, -nb, "Failed to get the image file length");
+        return nb;
+    }
+    nb = MAX(size_to_clusters(s, nb), size_to_clusters(s, s->file_size));
+    nb = MIN(nb, (int64_t)s->refcount_table_size * s->refcount_block_size);
+    refs = g_try_new0(uint64_t, MAX(nb, 1));
+    if (!refs) {
+        error_setg(errp, "Not enough memory for the refcount array");
+        return -ENOMEM;
+    }
+    start = 0;
+    for (ci = 0; ci < nb; ci++) {
+        ret = qcow2_get_refcount(bs, ci, &refs[ci]);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read the refcounts");
+            goto out;
+        }
+        if (refs[ci] > new_max) {
+            error_setg(errp, "Cannot decrease refcount entry width to %i bits: "
+                       "Cluster at offset %#" PRIx64 " has a refcount of %"
+                       PRIu64, 1 << order, ci << s->cluster_bits, refs[ci]);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (refs[ci]) {
+            start = ci + 1;
+        }
+    }
+    start = MAX(start, (int64_t)size_to_clusters(s, s->file_size));
+
+    /* Fixed point: the new structures must describe themselves. */
+    for (;;) {
+        int64_t b = DIV_ROUND_UP(start + blocks + tclusters, per_block);
+        int64_t t = DIV_ROUND_UP(b * 8, s->cluster_size);
+        if (b == blocks && t == tclusters) {
+            break;
+        }
+        blocks = b;
+        tclusters = t;
+    }
+    end = start + blocks + tclusters;
+
+    table = g_new0(uint64_t, tclusters * s->cluster_size / 8);
+    rb = qemu_blockalign(bs->file->bs, s->cluster_size);
+    for (i = 0; i < blocks; i++) {
+        int64_t j;
+
+        memset(rb, 0, s->cluster_size);
+        for (j = 0; j < per_block; j++) {
+            ci = i * per_block + j;
+            if (ci >= start && ci < end) {
+                new_set(rb, j, 1);
+            } else if (ci < nb) {
+                new_set(rb, j, refs[ci]);
+            }
+        }
+        assert(new_get(rb, 0) <= new_max);
+        ret = bdrv_co_pwrite(bs->file, (start + i) << s->cluster_bits,
+                             s->cluster_size, rb, 0);
+        if (ret < 0) {
+            goto write_fail;
+        }
+        table[i] = cpu_to_be64((start + i) << s->cluster_bits);
+    }
+    ret = bdrv_co_pwrite(bs->file, (start + blocks) << s->cluster_bits,
+                         tclusters * s->cluster_size, table, 0);
+    if (ret < 0) {
+        goto write_fail;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        goto write_fail;
+    }
+
+    /* Switch: drop cached blocks of the old width first. */
+    ret = qcow2_cache_empty(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        goto write_fail;
+    }
+    old_table = s->refcount_table;
+    s->refcount_table = g_new0(uint64_t, tclusters * s->cluster_size / 8);
+    for (i = 0; i < blocks; i++) {
+        s->refcount_table[i] = (start + i) << s->cluster_bits;
+    }
+    s->refcount_table_offset = (start + blocks) << s->cluster_bits;
+    s->refcount_table_size = tclusters * s->cluster_size / 8;
+    s->max_refcount_table_index = blocks - 1;
+    s->refcount_order = order;
+    qcow2_refcount_set_accessors(s);
+    s->free_cluster_index = 0;
+    s->file_size = MAX(s->file_size, end << s->cluster_bits);
+    /* We wrote up to @end: nothing below it may be assumed zero. */
+    s->zero_start = MAX(s->zero_start, end << s->cluster_bits);
+    s->alloc_end = MAX(s->alloc_end, end << s->cluster_bits);
+    ret = qcow2_update_header(bs);
+    if (ret < 0) {
+        g_free(old_table);
+        error_setg_errno(errp, -ret, "Failed to update the image header");
+        goto out;
+    }
+
+    /* The old blocks and table are unused now. */
+    for (i = 0; i < old_table_size; i++) {
+        uint64_t off = old_table[i] & REFT_OFFSET_MASK;
+        if (off) {
+            qcow2_update_refcount(bs, off, s->cluster_size, 1, true);
+        }
+    }
+    qcow2_update_refcount(bs, old_table_offset, (int64_t)old_table_size * 8,
+                          1, true);
+    g_free(old_table);
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to free the old refcount "
+                         "structures");
+    }
+    goto out;
+
+write_fail:
+    error_setg_errno(errp, -ret, "Failed to write the new refcount "
+                     "structures");
+out:
+    qemu_vfree(rb);
+    g_free(table);
+    g_free(refs);
+    return ret;
 }

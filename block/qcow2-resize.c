@@ -8,8 +8,8 @@
  * that a resized image has the same layout as one resized by QEMU.
  * preallocation=metadata maps the new clusters L2 table by L2 table
  * through the normal allocator; falloc and full first lay out new
- * refcount structures behind the last used cluster (as
- * model_refcount_area() does at creation), then one run of data
+ * refcount structures behind the last used cluster (as the allocator
+ * does when the refcount table must grow), then one run of data
  * clusters.  Shrinking discards the cropped clusters, frees L2 tables and
  * refcount blocks left unused and trims the host file.
  *
@@ -301,137 +301,6 @@ out:
 
 /* ---- growing with preallocation -------------------------------------- */
 
-/*
- * Lay out refcount structures at @start that cover all clusters below it
- * plus @additional more behind the new structures: the missing refcount
- * blocks, then a new refcount table.  They get refcount 1, the old table
- * is freed.  Same placement as model_refcount_area() at creation time.
- * Returns the end of the new structures or -errno.
- */
-static int64_t coroutine_fn refcount_area(BlockDriverState *bs,
-                                          uint64_t start,
-                                          uint64_t additional)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t per_cluster = s->cluster_size / 8;
-    uint64_t area_index = (start >> s->cluster_bits) >> s->refcount_block_bits;
-    uint64_t total_blocks, table_size, extra = 0, i;
-    uint64_t table_offset, end_offset, block_offset;
-    uint64_t old_offset = s->refcount_table_offset;
-    uint64_t old_entries = s->refcount_table_disk_entries;
-    uint64_t *table, *buf = NULL;
-    uint8_t hdr[12];
-    int ret;
-
-    qcow2_refcount_metadata_size((start >> s->cluster_bits) + additional,
-                                 s->cluster_size, s->refcount_order, false,
-                                 &total_blocks);
-    table_size = ROUND_UP(total_blocks, per_cluster);
-    if (table_size * 8 > QCOW_MAX_REFTABLE_SIZE) {
-        return -EFBIG;
-    }
-    table = g_new0(uint64_t, table_size);
-    for (i = 0; i < MIN(table_size, (uint64_t)s->max_refcount_table_index + 1);
-         i++) {
-        table[i] = s->refcount_table[i] & REFT_OFFSET_MASK;
-    }
-    for (i = area_index; i < total_blocks; i++) {
-        extra += !table[i];
-    }
-    table_offset = start + extra * s->cluster_size;
-    end_offset = table_offset + table_size * 8;
-    if (end_offset > QCOW_MAX_HOST_OFFSET) {
-        ret = -EFBIG;
-        goto out;
-    }
-    ret = qcow2_grow_file(bs, end_offset);
-    if (ret < 0) {
-        goto out;
-    }
-
-    block_offset = start;
-    for (i = area_index; i < total_blocks; i++) {
-        uint64_t first = (i << s->refcount_block_bits) << s->cluster_bits;
-        void *rb;
-
-        if (table[i]) {
-            ret = qcow2_cache_get(bs, s->refcount_block_cache, table[i], &rb);
-        } else {
-            ret = qcow2_cache_get_empty(bs, s->refcount_block_cache,
-                                        block_offset, &rb);
-            if (ret >= 0) {
-                memset(rb, 0, s->cluster_size);
-                table[i] = block_offset;
-                qcow2_meta_filter_add(s, block_offset, s->cluster_size);
-                block_offset += s->cluster_size;
-            }
-        }
-        if (ret < 0) {
-            goto out;
-        }
-        if (first < end_offset) {
-            uint64_t j = first < start ? (start - first) >> s->cluster_bits
-                                       : 0;
-            uint64_t end_j = MIN((end_offset - first) >> s->cluster_bits,
-                                 (uint64_t)s->refcount_block_size);
-
-            for (; j < end_j; j++) {
-                s->set_refcount(rb, j, 1);
-            }
-        }
-        qcow2_cache_entry_mark_dirty(s->refcount_block_cache, rb);
-        qcow2_cache_put(s->refcount_block_cache, &rb);
-    }
-    assert(block_offset == table_offset);
-    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    if (ret < 0) {
-        goto out;
-    }
-
-    buf = g_new(uint64_t, table_size);
-    for (i = 0; i < table_size; i++) {
-        buf[i] = cpu_to_be64(table[i]);
-    }
-    ret = qcow2_pre_write_overlap_check(bs, 0, table_offset, table_size * 8);
-    if (ret >= 0) {
-        ret = bdrv_co_pwrite_sync(bs->file, table_offset, table_size * 8,
-                                  buf, 0);
-    }
-    if (ret < 0) {
-        goto out;
-    }
-    stbe64_p(hdr, table_offset);
-    stbe32_p(hdr + 8, table_size / per_cluster);
-    ret = bdrv_co_pwrite_sync(bs->file,
-                              offsetof(QCowHeader, refcount_table_offset),
-                              sizeof(hdr), hdr, 0);
-    if (ret < 0) {
-        goto out;
-    }
-
-    g_free(s->refcount_table);
-    s->refcount_table = table;
-    table = NULL;
-    s->refcount_table_offset = table_offset;
-    s->refcount_table_size = table_size;
-    s->refcount_table_disk_entries = table_size;
-    s->refcount_table_generation++;
-    s->max_refcount_table_index = table_size - 1;
-    while (s->max_refcount_table_index > 0 &&
-           !s->refcount_table[s->max_refcount_table_index]) {
-        s->max_refcount_table_index--;
-    }
-    qcow2_meta_filter_add(s, table_offset, table_size * 8);
-    s->zero_start = MAX(s->zero_start, (int64_t)end_offset);
-    s->alloc_end = MAX(s->alloc_end, (int64_t)end_offset);
-    qcow2_free_clusters(bs, old_offset, old_entries * 8);
-    ret = 0;
-out:
-    g_free(buf);
-    g_free(table);
-    return ret < 0 ? ret : (int64_t)end_offset;
-}
-
 /* Link guest clusters from @guest to the host run at @host (s->lock held). */
 static int coroutine_fn link_run(BlockDriverState *bs, uint64_t guest,
                                  uint64_t host, uint64_t nb)
@@ -490,7 +359,7 @@ static int coroutine_fn prealloc_full(BlockDriverState *bs, uint64_t old_size,
     if (last_end <= 0) {
         last_end = ROUND_UP(s->file_size, s->cluster_size);
     }
-    start = refcount_area(bs, last_end, nb_data + nb_l2);
+    start = qcow2_refcount_area(bs, last_end, nb_data + nb_l2, true, 0, 0);
     if (start < 0) {
         error_setg_errno(errp, -start, "Failed to resize refcount structures");
         return start;

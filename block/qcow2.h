@@ -659,6 +659,25 @@ int coroutine_fn qcow2_write_table_and_header(BlockDriverState *bs,
 int coroutine_fn qcow2_write_refcount_table_entries(BlockDriverState *bs,
                                                     uint32_t first,
                                                     uint32_t n);
+/* amend refcount_bits=: rewrite the refcount structures, 2^@order bits. */
+int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs, int order,
+                                             Error **errp);
+/*
+ * New refcount blocks and a new table at @start (see qcow2-refcount.c);
+ * returns the end of them or -errno.
+ */
+int64_t coroutine_fn qcow2_refcount_area(BlockDriverState *bs, uint64_t start,
+                                         uint64_t additional, bool exact,
+                                         uint64_t new_index,
+                                         uint64_t new_offset);
+/*
+ * Bytes of refcount blocks and table needed for @clusters clusters plus
+ * themselves (*refblock_count: the blocks); @generous adds the room a
+ * table growth reserves.
+ */
+int64_t qcow2_refcount_metadata_size(int64_t clusters, uint64_t cluster_size,
+                                     int refcount_order, bool generous,
+                                     uint64_t *refblock_count);
 
 /* ---- qcow2-io.c functions: the data path, without zone rules ----------- */
 
@@ -908,14 +927,6 @@ ssize_t qcow2_decompress_buf(Qcow2CompressionType type, void *dest,
 
 int coroutine_fn qcow2_co_create_opts(BlockDriver *drv, const char *filename,
                                       QemuOpts *opts, Error **errp);
-/*
- * Bytes of refcount blocks and table needed for @clusters clusters plus
- * themselves (*refblock_count: the blocks); @generous adds the room a
- * table growth reserves.
- */
-int64_t qcow2_refcount_metadata_size(int64_t clusters, uint64_t cluster_size,
-                                     int refcount_order, bool generous,
-                                     uint64_t *refblock_count);
 extern const QemuOptsList qcow2_create_opts;
 extern const QemuOptsList qcow2_amend_opts;
 int coroutine_fn qcow2_co_amend(BlockDriverState *bs, QemuOpts *opts,

@@ -68,6 +68,9 @@ static const CreateCase create_cases[] = {
     /* Refcount table growth and reuse of the old table's cluster. */
     { "preallocation=metadata,cluster_size=512", 4 * MiB, 4278784,
       "bb517140f27f5d115016fb38c0353fef" },
+    /* The refcount table grows: new blocks and table behind the ranges. */
+    { "preallocation=metadata,cluster_size=512", 16 * MiB, 17143808,
+      "d38f6295be9dfcbc348d8f44e0445319" },
     { "preallocation=falloc", 1 * MiB, 1376256,
       "1cdfa5f29b8b9139c66e2b9095555377" },
     { "preallocation=full,cluster_size=4k", 10 * MiB, 10526720,
@@ -301,6 +304,93 @@ static void test_check_rebuild(void)
     unlink(path);
 }
 
+/*
+ * Growing an empty image lays it out as creating it that size does: QEMU's
+ * create is the same truncate.  The expected sums are those of the create
+ * cases above (checked there against QEMU 7.2).
+ */
+typedef struct GrowCase {
+    PreallocMode prealloc;
+    uint64_t size;
+    gsize file_len;
+    const char *md5;
+} GrowCase;
+
+static const GrowCase grow_cases[] = {
+    /*
+     * The L1 table needs refcount blocks for two more ranges: the block
+     * for the second range lands in the third, whose block QEMU makes
+     * first, behind it (they used to be placed the other way round).
+     */
+    { PREALLOC_MODE_OFF, 1 * GiB, 264704,
+      "169cb71ef903fb64bcb68c28099dd1dd" },
+    /*
+     * The refcount table must grow: QEMU puts new blocks and the table
+     * behind the ranges in use (it used to be allocated like any
+     * cluster).
+     */
+    { PREALLOC_MODE_METADATA, 16 * MiB, 17143808,
+      "d38f6295be9dfcbc348d8f44e0445319" },
+};
+
+static void test_resize_layout(gconstpointer opaque)
+{
+    const GrowCase *c = opaque;
+    g_autofree char *path = tmp_path("grow.qcow2");
+    g_autofree char *md5 = NULL;
+    BlockDriverState *bs;
+    BdrvChild self;
+    gsize len;
+
+    unlink(path);
+    g_assert_cmpint(bdrv_img_create(path, "qcow2", NULL, NULL,
+                                    "cluster_size=512", 0, 0, true,
+                                    &error_abort), ==, 0);
+    bs = open_qcow2(path, BDRV_O_RDWR | BDRV_O_RESIZE);
+    self = (BdrvChild) { .bs = bs, .name = (char *)"test" };
+    g_assert_cmpint(bdrv_truncate(&self, c->size, false, c->prealloc, 0,
+                                  &error_abort), ==, 0);
+    bdrv_unref(bs);
+    md5 = file_md5(path, &len);
+    g_assert_cmpuint(len, ==, c->file_len);
+    g_assert_cmpstr(md5, ==, c->md5);
+    unlink(path);
+}
+
+/*
+ * Like QEMU, a header rewrite leaves the feature name table out of
+ * clusters of 4k and less (it used to be added by any amend).
+ */
+static void test_amend_small_cluster_header(void)
+{
+    g_autofree char *path = tmp_path("amend4k.qcow2");
+    BlockDriverState *bs;
+    QemuOptsList *list;
+    QemuOpts *opts;
+    gchar *data;
+    gsize len;
+
+    unlink(path);
+    g_assert_cmpint(bdrv_img_create(path, "qcow2", NULL, NULL,
+                                    "cluster_size=4k", 1 * MiB, 0, true,
+                                    &error_abort), ==, 0);
+    bs = open_qcow2(path, BDRV_O_RDWR);
+    list = qemu_opts_append(NULL, bs->drv->amend_opts);
+    opts = qemu_opts_create(list);
+    g_assert_true(qemu_opts_do_parse(opts, "lazy_refcounts=on",
+                                     &error_abort));
+    g_assert_cmpint(bdrv_amend(bs, opts, false, &error_abort), ==, 0);
+    qemu_opts_del(opts);
+    qemu_opts_free(list);
+    bdrv_unref(bs);
+
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpuint(ldbe64_p(data + 80), ==, 1);      /* lazy refcounts */
+    g_assert_cmpuint(ldbe32_p(data + 112), ==, 0);     /* no extension */
+    g_free(data);
+    unlink(path);
+}
+
 static void test_amend(void)
 {
     g_autofree char *path = tmp_path("amend.qcow2");
@@ -427,6 +517,13 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-check/leak", test_check_leak);
     g_test_add_func("/qcow2-check/rebuild", test_check_rebuild);
     g_test_add_func("/qcow2-amend/basic", test_amend);
+    g_test_add_func("/qcow2-amend/small-cluster-header",
+                    test_amend_small_cluster_header);
+    for (i = 0; i < ARRAY_SIZE(grow_cases); i++) {
+        g_autofree char *name =
+            g_strdup_printf("/qcow2-resize/layout/%zu", i);
+        g_test_add_data_func(name, &grow_cases[i], test_resize_layout);
+    }
     g_test_add_func("/qcow2-amend/refcount-bits", test_amend_refcount_bits);
 
     ret = g_test_run();
