@@ -51,7 +51,8 @@ static int qcow2_check_inc(Qcow2CheckState *c, BdrvCheckResult *res,
         return 0;
     }
     /* The last cluster may be partly beyond the end, but not more. */
-    if (offset + size - c->file_len >= s->cluster_size) {
+    if (offset < 0 || size > INT64_MAX - offset ||
+        offset + size - c->file_len >= s->cluster_size) {
         fprintf(stderr, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset 0x%" PRIx64
                 " size 0x%" PRIx64 "\n", offset, size);
