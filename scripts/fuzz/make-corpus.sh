@@ -39,8 +39,10 @@ seed() {
         args+=(-c "$c")
     done
     if [ ${#args[@]} -gt 0 ]; then
-        # (a subshell: "abort" kills qemu-io and bash would report it)
-        ("$io" -f qcow2 "${args[@]}" t.qcow2 >/dev/null 2>&1) 2>/dev/null || true
+        # Through a quiet shell: "abort" kills qemu-io and the shell
+        # waiting for it reports that on its stderr.
+        bash -c '"$@"; :' _ "$io" -f qcow2 "${args[@]}" t.qcow2 \
+            >/dev/null 2>&1
     fi
     cp t.qcow2 "$out/qcow2/$name"
     n=$((n + 1))

@@ -9,7 +9,9 @@
 #
 # Usage: scripts/fuzz/run-target.sh BUILD_DIR TARGET_EXE SECONDS
 set -euo pipefail
-build=$1 exe=$2 secs=$3
+build=$(cd "$1" && pwd) secs=$3
+# meson passes the target relative to the build directory.
+exe=$(cd "$build" && realpath "$2")
 src=$(cd "$(dirname "$0")/../.." && pwd)
 name=$(basename "$exe")
 corpus="$build/fuzz-corpus"

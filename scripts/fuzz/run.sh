@@ -16,7 +16,8 @@
 #   --hours H        stop after H hours (default 4; fractions allowed)
 #   --execs N        stop once N executions were done in total
 #   --slice S        seconds per target and round (default 600)
-#   --targets LIST   comma separated (default: all)
+#   --targets LIST   comma separated (default: all); TARGET:SECONDS
+#                    gives that target its own slice (weighting)
 #   --jobs N         libFuzzer -jobs (default 1: one process)
 #   --workers N      libFuzzer -workers (default: same as --jobs)
 #   --nice N         niceness (default 10)
@@ -69,11 +70,13 @@ count_execs() {
 
 while :; do
     round=$((round + 1))
-    for t in ${targets//,/ }; do
+    for spec in ${targets//,/ }; do
+        t=${spec%%:*} tslice=$slice
+        [ "$t" = "$spec" ] || tslice=${spec#*:}
         now=$(date +%s)
         [ "$now" -lt "$deadline" ] || break 2
         [ "$execs" = 0 ] || [ "$total" -lt "$execs" ] || break 2
-        secs=$(( deadline - now < slice ? deadline - now : slice ))
+        secs=$(( deadline - now < tslice ? deadline - now : tslice ))
         case "$t" in
         fuzz-qemu-io-cmds) seeds=$cache/seeds/qemu-io max_len=4096 ;;
         *) seeds=$cache/seeds/qcow2 max_len=65536 ;;
