@@ -16,8 +16,11 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 name=$(basename "$exe")
 corpus="$build/fuzz-corpus"
 "$src/scripts/fuzz/make-corpus.sh" "$build" "$corpus" >&2
+dict=()
 case "$name" in
-fuzz-qemu-io-cmds) seeds="$corpus/qemu-io" ;;
+fuzz-qemu-io-cmds)
+    seeds="$corpus/qemu-io"
+    dict=(-dict="$src/tests/fuzz/qemu-io.dict") ;;
 *) seeds="$corpus/qcow2" ;;
 esac
 work=$(mktemp -d)
@@ -28,7 +31,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 mkdir "$work/new"
 set +e
 "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -close_fd_mask=3 -print_final_stats=1 \
+    -max_len=65536 -close_fd_mask=3 -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="$work/" "$work/new" "$seeds" "$src/tests/fuzz/regress/$name" \
     2>&1 | tee log | grep -E '^(INFO|#[0-9]+ *DONE|stat::number_of_executed|stat::average_exec|==[0-9]+==|SUMMARY)|runtime error' >&2
 rc=${PIPESTATUS[0]}
