@@ -59,6 +59,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 deadline=$(( $(date +%s) + $(python3 -c "print(int($hours * 3600))") ))
 start=$(date +%s)
+runid=$(date +%Y%m%d-%H%M%S)
 total=0 round=0 findings=0
 declare -A per_target
 
@@ -77,18 +78,21 @@ while :; do
         [ "$now" -lt "$deadline" ] || break 2
         [ "$execs" = 0 ] || [ "$total" -lt "$execs" ] || break 2
         secs=$(( deadline - now < tslice ? deadline - now : tslice ))
+        extra=()
         case "$t" in
-        fuzz-qemu-io-cmds) seeds=$cache/seeds/qemu-io max_len=4096 ;;
+        fuzz-qemu-io-cmds)
+            seeds=$cache/seeds/qemu-io max_len=4096
+            extra=(-dict="$src/tests/fuzz/qemu-io.dict") ;;
         *) seeds=$cache/seeds/qcow2 max_len=65536 ;;
         esac
         corpus=$cache/corpus/$t art=$cache/artifacts/$t
-        logdir=$cache/logs/$t-round$round
+        logdir=$cache/logs/$runid/$t-round$round
         mkdir -p "$corpus" "$art" "$logdir"
         par=()
         [ "$jobs" -le 1 ] || par=(-jobs="$jobs" -workers="$workers")
         set +e
         (cd "$logdir" && exec nice -n "$niceness" "$build/tests/fuzz/$t" \
-            "${par[@]}" -max_total_time="$secs" -timeout=10 \
+            "${par[@]}" "${extra[@]}" -max_total_time="$secs" -timeout=10 \
             -rss_limit_mb=2048 -max_len=$max_len -close_fd_mask=3 \
             -print_final_stats=1 -artifact_prefix="$art/" \
             "$corpus" "$seeds" "$src/tests/fuzz/regress/$t" \
