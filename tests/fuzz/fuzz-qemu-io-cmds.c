@@ -5,8 +5,9 @@
  *
  * What a command line could do to the fuzzing process rather than to
  * the image is filtered out: abort, sigraise and sleep are skipped, and
- * so are lines with a number above 16 MiB (the commands allocate their
- * buffers before checking the range).  The process runs in an empty
+ * so are lines with a number above 1 MiB (the commands allocate their
+ * buffers before checking the range), or above 4 KiB with -v (a hex
+ * dump of a megabyte costs a second and finds nothing).  The process runs in an empty
  * directory and inputs naming a path ('/') are ignored, so "-s FILE"
  * reads nothing of the host's.
  *
@@ -18,7 +19,8 @@
 #include "qemu/tools-common.h"
 
 #define MAX_LINES 16
-#define MAX_NUMBER (16 * 1024 * 1024)
+#define MAX_NUMBER (1024 * 1024)
+#define MAX_NUMBER_DUMP 4096
 
 static GByteArray *image[2];    /* plain, zoned */
 
@@ -65,8 +67,14 @@ static void init(void)
 static bool line_allowed(const char *line)
 {
     g_auto(GStrv) words = g_strsplit_set(line, " \t", -1);
+    int64_t max = MAX_NUMBER;
     bool first = true;
 
+    for (char **w = words; *w; w++) {
+        if (**w == '-' && strchr(*w, 'v')) {
+            max = MAX_NUMBER_DUMP;
+        }
+    }
     for (char **w = words; *w; w++) {
         if (!**w) {
             continue;
@@ -78,13 +86,14 @@ static bool line_allowed(const char *line)
             }
             first = false;
         }
-        /* Also catches "-l 1G" style option values. */
-        if (g_ascii_isdigit(**w) && tool_cvtnum(*w) > MAX_NUMBER) {
-            return false;
-        }
-        if (**w == '-' && g_ascii_isdigit((*w)[1]) &&
-            tool_cvtnum(*w + 1) > MAX_NUMBER) {
-            return false;
+        /* From the first digit: also "-l1G" style option values. */
+        for (const char *p = *w; *p; p++) {
+            if (g_ascii_isdigit(*p)) {
+                if (tool_cvtnum(p) > max) {
+                    return false;
+                }
+                break;
+            }
         }
     }
     return true;

@@ -18,8 +18,11 @@ static int replay_file(const char *path)
         fprintf(stderr, "replay: cannot read %s\n", path);
         return 1;
     }
-    fprintf(stderr, "replay: %s (%zu bytes)\n", path, (size_t)len);
+    gint64 start = g_get_monotonic_time();
+
     LLVMFuzzerTestOneInput((const uint8_t *)data, len);
+    fprintf(stderr, "replay: %s (%zu bytes) %.3f ms\n", path, (size_t)len,
+            (g_get_monotonic_time() - start) / 1000.0);
     return 0;
 }
 
