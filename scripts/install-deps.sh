@@ -10,6 +10,9 @@
 #   --bench  also fio and valgrind (benchmarks)
 #   --guest  also what the export tests in a Linux guest need
 #
+# clang and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the
+# fuzz targets (scripts/fuzz/ci.sh).
+#
 # Always: QEMU 10.0's qemu-utils from bookworm-backports, unpacked (not
 # installed) into $QEMU10_DIR for the interoperability tests, beside
 # Debian's QEMU 7.2 which stays the system's qemu-img/qemu-io.  The
@@ -21,7 +24,7 @@ QEMU10_VERSION=1:10.0.2+ds-2+deb13u1~bpo12+1
 
 want="gcc pkg-config meson ninja-build libglib2.0-dev libaio-dev
       liburing-dev zlib1g-dev libzstd-dev qemu-utils util-linux
-      python3 diffutils"
+      python3 diffutils clang libclang-rt-14-dev"
 bench=0
 guest=0
 for a in "$@"; do
