@@ -77,6 +77,14 @@ def run(argv, log, replay=None):
     log.write(''.join(l + '\n' for l in out.splitlines()
                       if 'ops/sec' not in l))
     log.write('[exit %d]\n' % p.returncode)
+    # Crashes and sanitizer reports (ASan/UBSan builds) fail the case
+    # whatever the command's output otherwise says.
+    if p.returncode < 0:
+        raise CaseFailure('%s killed by signal %d'
+                          % (os.path.basename(argv[0]), -p.returncode))
+    m = re.search(r'.*(Sanitizer|runtime error:).*', out)
+    if m:
+        raise CaseFailure('%s: %s' % (os.path.basename(argv[0]), m.group(0)))
     return p.returncode, out
 
 
