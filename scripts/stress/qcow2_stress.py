@@ -439,10 +439,15 @@ class Case:
         if r < 0.8:
             rc, out = self.run_ours([self.t.ours_img, 'snapshot', '-a', name,
                                      self.img])
-            if rc != 0:
+            if rc == 0:
+                self.mirror.restore(self.snapshots[name])
+                return 'snapshot-a'
+            # Applying takes a reference to the snapshot's clusters before
+            # it drops the active ones: narrow refcounts may overflow, and
+            # then the active image must stay as it was (as in QEMU).
+            if self.p['refcount_bits'] >= 16:
                 self.fail('snapshot -a failed: ' + out.strip())
-            self.mirror.restore(self.snapshots[name])
-            return 'snapshot-a'
+            return 'snapshot-a(refused)'
         rc, out = self.run_ours([self.t.ours_img, 'snapshot', '-d', name,
                                  self.img])
         if rc != 0:
