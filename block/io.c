@@ -701,7 +701,15 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
         return 0;
     }
     align = MAX(bs->bl.pdiscard_alignment, bs->bl.request_alignment);
-    end = QEMU_ALIGN_DOWN(offset + bytes, align);
+    end = offset + bytes;
+    /*
+     * A request reaching the end of the image keeps its unaligned end, so
+     * that the partial last cluster can be discarded as QEMU does; the
+     * driver ignores what it cannot discard.
+     */
+    if (end != bdrv_co_getlength(bs)) {
+        end = QEMU_ALIGN_DOWN(end, align);
+    }
     offset = QEMU_ALIGN_UP(offset, align);
     if (end <= offset) {
         return 0;
