@@ -369,9 +369,13 @@ static int64_t coroutine_fn blklog_co_getlength(BlockDriverState *bs)
 }
 
 /*
- * Contract notes: the generic layer has checked and aligned every
- * request (our limits are the child's); no zone callbacks, as the file
- * below a zoned qcow2 image is not zoned itself.
+ * Contract of every callback: it runs on the node's AioContext thread,
+ * the I/O ones in coroutine context; the generic layer has checked and
+ * aligned every request (our limits are the child's) and holds an
+ * in-flight reference; no lock of ours is needed, as the log descriptor
+ * is written with one write(2) per record from that single thread.
+ * Returns 0 or the child's (or the log write's) negative errno.  No zone
+ * callbacks: the file below a zoned qcow2 image is not zoned itself.
  */
 BlockDriver bdrv_blklogwrites = {
     .format_name = "blklogwrites",
