@@ -571,6 +571,121 @@ out:
     return ret;
 }
 
+/* ---- undo journal ----------------------------------------------------- */
+
+typedef struct BdrvUndoEntry {
+    int64_t offset;
+    int64_t bytes;
+    void *data;
+} BdrvUndoEntry;
+
+struct BdrvUndo {
+    GArray *entries;             /* BdrvUndoEntry, oldest first */
+    int64_t orig_len;
+};
+
+int coroutine_fn bdrv_co_undo_begin(BdrvChild *child)
+{
+    BlockDriverState *bs = child->bs;
+    int64_t len = bdrv_co_getlength(bs);
+
+    if (len < 0) {
+        return len;
+    }
+    assert(!bs->undo);
+    bs->undo = g_new0(struct BdrvUndo, 1);
+    bs->undo->entries = g_array_new(false, false, sizeof(BdrvUndoEntry));
+    bs->undo->orig_len = len;
+    return 0;
+}
+
+static void bdrv_undo_free(struct BdrvUndo *u)
+{
+    guint i;
+
+    for (i = 0; i < u->entries->len; i++) {
+        qemu_vfree(g_array_index(u->entries, BdrvUndoEntry, i).data);
+    }
+    g_array_free(u->entries, true);
+    g_free(u);
+}
+
+void bdrv_undo_end(BdrvChild *child)
+{
+    if (child->bs->undo) {
+        bdrv_undo_free(child->bs->undo);
+        child->bs->undo = NULL;
+    }
+}
+
+/*
+ * Save what [offset, offset + bytes) holds before a change.  Only the
+ * part below the original length: the rollback truncates the rest away.
+ */
+static int coroutine_fn bdrv_undo_record(BdrvChild *child, int64_t offset,
+                                         int64_t bytes)
+{
+    struct BdrvUndo *u = child->bs->undo;
+    BdrvUndoEntry e;
+    int64_t len, end;
+    int ret;
+
+    if (likely(!u)) {
+        return 0;
+    }
+    len = bdrv_co_getlength(child->bs);
+    if (len < 0) {
+        return len;
+    }
+    end = MIN(offset + bytes, MIN(len, u->orig_len));
+    if (offset >= end) {
+        return 0;
+    }
+    e.offset = offset;
+    e.bytes = end - offset;
+    e.data = qemu_try_blockalign(child->bs, e.bytes);
+    if (!e.data) {
+        return -ENOMEM;
+    }
+    /* Read with the journal off: the read path does not record anyway. */
+    ret = bdrv_co_pread(child, e.offset, e.bytes, e.data, 0);
+    if (ret < 0) {
+        qemu_vfree(e.data);
+        return ret;
+    }
+    g_array_append_val(u->entries, e);
+    return 0;
+}
+
+int coroutine_fn bdrv_co_undo_rollback(BdrvChild *child)
+{
+    struct BdrvUndo *u = child->bs->undo;
+    int64_t len;
+    int ret = 0, r;
+    guint i;
+
+    if (!u) {
+        return 0;
+    }
+    child->bs->undo = NULL;
+    for (i = u->entries->len; i-- > 0;) {
+        BdrvUndoEntry *e = &g_array_index(u->entries, BdrvUndoEntry, i);
+
+        r = bdrv_co_pwrite(child, e->offset, e->bytes, e->data, 0);
+        ret = ret < 0 ? ret : r;
+    }
+    len = bdrv_co_getlength(child->bs);
+    if (len >= 0 && len != u->orig_len) {
+        r = bdrv_co_truncate(child, u->orig_len, true, PREALLOC_MODE_OFF, 0,
+                             NULL);
+        ret = ret < 0 ? ret : r;
+    }
+    r = bdrv_co_flush(child->bs);
+    ret = ret < 0 ? ret : r;
+    bdrv_undo_free(u);
+    return ret < 0 ? ret : 0;
+}
+
 int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
                                       int64_t bytes, QEMUIOVector *qiov,
                                       size_t qiov_offset,
@@ -600,6 +715,12 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
     if (unlikely(bytes == 0 && !(flags & BDRV_REQ_WRITE_COMPRESSED))) {
         /* An empty compressed write still goes down: it ends a stream. */
         return 0;
+    }
+    if (unlikely(bs->undo)) {
+        ret = bdrv_undo_record(child, offset, bytes);
+        if (ret < 0) {
+            return ret;
+        }
     }
     if (unlikely(flags & BDRV_REQ_WRITE_COMPRESSED)) {
         if (!bs->drv->bdrv_co_pwritev_compressed_part) {
@@ -699,6 +820,12 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     /* Discard is a hint: without unmap permission or support, do nothing. */
     if (!(bs->open_flags & BDRV_O_UNMAP) || !bs->drv->bdrv_co_pdiscard) {
         return 0;
+    }
+    if (unlikely(bs->undo)) {
+        ret = bdrv_undo_record(child, offset, bytes);
+        if (ret < 0) {
+            return ret;
+        }
     }
     align = MAX(bs->bl.pdiscard_alignment, bs->bl.request_alignment);
     end = offset + bytes;
@@ -884,6 +1011,16 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
             if (backing_len > old_len) {
                 flags |= BDRV_REQ_ZERO_WRITE;
             }
+        }
+    }
+    if (unlikely(bs->undo)) {
+        /* A shrink loses the tail: keep it (grown space is cut again). */
+        len = bdrv_co_getlength(bs);
+        ret = len < 0 ? len : offset < len
+              ? bdrv_undo_record(child, offset, len - offset) : 0;
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not save the data to cut");
+            return ret;
         }
     }
     bdrv_inc_in_flight(bs);

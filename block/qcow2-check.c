@@ -18,14 +18,11 @@
 
 #define CHECK_FRAG_INFO 2
 
-/* A finding of the check, for the user; silent during a dry run. */
+/* A finding of the check, for the user: the one place they are printed. */
 void qcow2_check_msg(BDRVQcow2State *s, const char *fmt, ...)
 {
     va_list ap;
 
-    if (s->check_quiet) {
-        return;
-    }
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

@@ -994,6 +994,14 @@ int coroutine_fn qcow2_read_header(BlockDriverState *bs, int flags,
                    "exceed 64 bits");
         return -EINVAL;
     }
+    /*
+     * "Raw external data" describes a data file, which we refuse above
+     * when the image has one: without, the bit is a damaged header.
+     */
+    if (s->autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW) {
+        error_setg(errp, "data-file-raw requires a data file");
+        return -EINVAL;
+    }
 
     s->size = be64_to_cpu(header.size);
     if (s->size > (uint64_t)INT64_MAX - s->cluster_size) {
@@ -1160,8 +1168,12 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
     }
     s->signaled_corruption = true;
     if (fatal) {
-        /* Failing to persist the bit is fine: writes are refused now. */
-        if (qemu_in_coroutine()) {
+        /*
+         * Failing to persist the bit is fine: writes are refused now.  An
+         * open still in progress (not activated) keeps it in memory: a
+         * refused open must leave the file as it was.
+         */
+        if (qemu_in_coroutine() && s->activated) {
             qcow2_mark_corrupt(bs);
         } else {
             s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;

@@ -383,27 +383,13 @@ fail:
     return ret;
 }
 
-/*
- * A dirty image (lazy refcounts, not closed cleanly) has refcounts that
- * may lag behind its L2 tables: rebuild them before anything allocates.
- * As QEMU, what the repair cannot fix (say, an entry past the end of the
- * file) does not stop the open: the I/O path refuses to use it.  A first
- * pass only reads, so that an image refused here is left as it was.
- */
 static int coroutine_fn repair_dirty(BlockDriverState *bs, Error **errp)
 {
-    BDRVQcow2State *s = bs->opaque;
     BdrvCheckResult res;
     int ret;
 
     memset(&res, 0, sizeof(res));
-    s->check_quiet = true;
-    ret = qcow2_co_check(bs, &res, 0);
-    s->check_quiet = false;
-    if (ret >= 0 && !res.check_errors) {
-        memset(&res, 0, sizeof(res));
-        ret = qcow2_co_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
-    }
+    ret = qcow2_co_check(bs, &res, BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
     if (ret < 0 || res.check_errors) {
         ret = ret < 0 ? ret : -EIO;
         error_setg_errno(errp, -ret, "Could not repair dirty image");
@@ -416,41 +402,68 @@ static int coroutine_fn repair_dirty(BlockDriverState *bs, Error **errp)
     return ret;
 }
 
-/*
- * Driver callback: the open went through; make the updates it implies.
- * Coroutine, s->lock not held, no request in flight.  0 or -errno.
- */
-int coroutine_fn qcow2_co_activate(BlockDriverState *bs, Error **errp)
+/* The updates an open implies, in the order they are made. */
+static int coroutine_fn activate_updates(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t keep = 0;
     int ret;
 
+    if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        !(bs->open_flags & BDRV_O_CHECK)) {
+        ret = repair_dirty(bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    /*
+     * We do not track dirty bitmaps: flag them in use (inconsistent)
+     * so that their owner knows, and keep the bit.  Other autoclear
+     * bits describe data we may make stale: clear them.
+     */
+    if ((s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
+        (!s->has_bitmaps_ext || mark_bitmaps_in_use(bs) == 0)) {
+        keep |= QCOW2_AUTOCLEAR_BITMAPS;
+    }
+    if (s->autoclear_features & ~keep) {
+        s->autoclear_features &= keep;
+        ret = qcow2_update_header(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not update qcow2 header");
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Driver callback: the open went through; make the updates it implies
+ * (docs/devel/block-layer.rst, "Opening and activation").  A dirty image
+ * (lazy refcounts, not closed cleanly) has refcounts that may lag behind
+ * its L2 tables: they are rebuilt before anything allocates.  As QEMU,
+ * what the repair cannot fix (say, an entry past the end of the file)
+ * does not stop the open: the I/O path refuses to use it.  The updates
+ * run under an undo journal on the file: if one fails, everything they
+ * wrote is put back and the open is refused with the file as it was.
+ * Coroutine, s->lock not held, no request in flight.  0 or -errno.
+ */
+int coroutine_fn qcow2_co_activate(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
     if (!bs->read_only) {
-        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-            !(bs->open_flags & BDRV_O_CHECK)) {
-            ret = repair_dirty(bs, errp);
-            if (ret < 0) {
-                return ret;
-            }
+        ret = bdrv_co_undo_begin(bs->file);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not open the image");
+            return ret;
         }
-        /*
-         * We do not track dirty bitmaps: flag them in use (inconsistent)
-         * so that their owner knows, and keep the bit.  Other autoclear
-         * bits describe data we may make stale: clear them.
-         */
-        if ((s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) &&
-            (!s->has_bitmaps_ext || mark_bitmaps_in_use(bs) == 0)) {
-            keep |= QCOW2_AUTOCLEAR_BITMAPS;
+        ret = activate_updates(bs, errp);
+        if (ret < 0) {
+            bdrv_co_undo_rollback(bs->file);
+            return ret;
         }
-        if (s->autoclear_features & ~keep) {
-            s->autoclear_features &= keep;
-            ret = qcow2_update_header(bs);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not update qcow2 header");
-                return ret;
-            }
-        }
+        bdrv_undo_end(bs->file);
     }
     s->activated = true;
     return 0;

@@ -397,7 +397,6 @@ typedef struct BDRVQcow2State {
     bool file_grown;                 /* we extended the file ahead */
     bool file_lazy;                  /* file_size may pass the real end */
     bool activated;                  /* qcow2_co_activate() succeeded */
-    bool check_quiet;                /* qcow2_check_msg() prints nothing */
     int64_t prealloc_step;
 
     /*

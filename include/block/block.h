@@ -260,6 +260,18 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs);
 int64_t coroutine_fn bdrv_co_getlength(BlockDriverState *bs);
 int64_t coroutine_fn bdrv_co_get_allocated_file_size(BlockDriverState *bs);
 int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs);
+/*
+ * An undo journal on @child's node, for a multi-step update that must
+ * leave the file exactly as it was if it fails halfway (a format
+ * driver's open-time repair).  Coroutine context; one journal per node.
+ * bdrv_co_undo_begin: start recording (0 or -errno).
+ * bdrv_co_undo_rollback: write back what was recorded, newest first,
+ * restore the original length, flush, and stop recording (0 or -errno).
+ * bdrv_undo_end: keep the changes and stop recording.
+ */
+int coroutine_fn bdrv_co_undo_begin(BdrvChild *child);
+int coroutine_fn bdrv_co_undo_rollback(BdrvChild *child);
+void bdrv_undo_end(BdrvChild *child);
 int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
                                   bool exact, PreallocMode prealloc,
                                   BdrvRequestFlags flags, Error **errp);

@@ -90,6 +90,14 @@ struct BlockDriverState {
     AioContext *aio_context;
     int refcnt;
 
+    /*
+     * Undo journal (bdrv_undo_begin() in block/io.c): while set, what
+     * writes, discards and shrinks through a BdrvChild change below the
+     * node's original length is saved first.  Owned by the node's
+     * AioContext thread.
+     */
+    struct BdrvUndo *undo;
+
     int open_flags;              /* BDRV_O_* */
     bool read_only;
     char filename[PATH_MAX];     /* what the node was opened from */

@@ -92,7 +92,7 @@ while :; do
         [ "$jobs" -le 1 ] || par=(-jobs="$jobs" -workers="$workers")
         set +e
         (cd "$logdir" && exec nice -n "$niceness" "$build/tests/fuzz/$t" \
-            "${par[@]}" "${extra[@]}" -max_total_time="$secs" -timeout=10 \
+            "${par[@]}" "${extra[@]}" -max_total_time="$secs" -timeout=30 \
             -rss_limit_mb=2048 -max_len=$max_len -close_fd_mask=3 \
             -print_final_stats=1 -artifact_prefix="$art/" \
             "$corpus" "$seeds" "$src/tests/fuzz/regress/$t" \

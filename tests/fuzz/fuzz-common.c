@@ -25,6 +25,14 @@ void fuzzmem_load(const uint8_t *data, size_t size)
     mem_len = size;
 }
 
+void fuzzmem_assert_unchanged(const uint8_t *data, size_t size)
+{
+    if (mem_len != size || (size && memcmp(mem_buf, data, size))) {
+        fprintf(stderr, "a refused open changed the image file\n");
+        abort();
+    }
+}
+
 /* Grow to @end bytes, zero-filling; -ENOSPC past the cap. */
 static int mem_grow(uint64_t end)
 {

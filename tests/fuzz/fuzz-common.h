@@ -22,6 +22,12 @@ void fuzz_init(void);
 void fuzzmem_load(const uint8_t *data, size_t size);
 
 /*
+ * Abort unless the in-memory file still holds exactly @data: an open
+ * that refuses an image must not have written to it.
+ */
+void fuzzmem_assert_unchanged(const uint8_t *data, size_t size);
+
+/*
  * Open the in-memory file as qcow2 with @flags (BDRV_O_*).  Backing
  * files are never opened (BDRV_O_NO_BACKING is forced): a fuzz input
  * must not reach host files.  NULL when the image is refused.

@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzzmem_load(data, size);
     blk = fuzz_open_qcow2(BDRV_O_RDWR | BDRV_O_CHECK);
     if (!blk) {
+        fuzzmem_assert_unchanged(data, size);
         return 0;
     }
     memset(&res, 0, sizeof(res));
