@@ -460,7 +460,13 @@ int coroutine_fn qcow2_co_activate(BlockDriverState *bs, Error **errp)
         }
         ret = activate_updates(bs, errp);
         if (ret < 0) {
-            bdrv_co_undo_rollback(bs->file);
+            int r = bdrv_co_undo_rollback(bs->file);
+
+            if (r < 0) {
+                /* Rare (an I/O error while restoring): say it aloud. */
+                warn_report("qcow2: could not undo the changes of a failed "
+                            "open: %s", strerror(-r));
+            }
             return ret;
         }
         bdrv_undo_end(bs->file);
