@@ -38,6 +38,42 @@ void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);
  * FUA (as QEMU: blk_set_enable_write_cache(blk, !writethrough)). */
 void blk_set_enable_write_cache(BlockBackend *blk, bool wce);
 
+/*
+ * Zone geometry as a device presents it (all zero / BLK_Z_NONE for an
+ * ordinary node).  Sizes in bytes.
+ */
+typedef struct BlockZoneGeometry {
+    BlockZoneModel model;
+    uint64_t zone_size;          /* power of two */
+    uint64_t zone_capacity;      /* <= zone_size, same for every zone */
+    uint32_t nr_zones;           /* the last one may be short */
+    uint32_t nr_conv_zones;
+    uint32_t max_open_zones;     /* 0 = no limit */
+    uint32_t max_active_zones;   /* 0 = no limit */
+    uint64_t max_append_bytes;
+} BlockZoneGeometry;
+
+/* The root node's zone geometry (any thread that owns the node). */
+void blk_get_zone_geometry(BlockBackend *blk, BlockZoneGeometry *geo);
+/*
+ * The smallest block a device over this node should advertise: the
+ * node's write alignment (request_alignment, a zoned node's write
+ * granularity), at least 512.
+ */
+uint32_t blk_get_logical_block_size(BlockBackend *blk);
+
+/*
+ * Callbacks a BlockBackend's user (an export) gets when the root node
+ * enters and leaves a drained section (bdrv_drained_begin/end).  While
+ * drained, the user must not start requests; blk requests started
+ * anyway wait until the section ends.  Main thread.
+ */
+typedef struct BlockDevOps {
+    void (*drained_begin)(void *opaque);
+    void (*drained_end)(void *opaque);
+} BlockDevOps;
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque);
+
 /* Coroutine API (in coroutine context). */
 int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
                                int64_t bytes, QEMUIOVector *qiov,

@@ -358,6 +358,14 @@ int bdrv_zone_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
 /* Wait until no request is in flight on @bs and its children. */
 void bdrv_drain(BlockDriverState *bs);
 void coroutine_fn bdrv_co_drain(BlockDriverState *bs);
+/*
+ * Drained section: parents (BlockBackends, and through them exports)
+ * are told to stop starting requests, then in-flight ones are waited
+ * for; until the matching end no new request reaches @bs.  Sections
+ * nest (a counter).  Main thread; begin may be called in a coroutine.
+ */
+void bdrv_drained_begin(BlockDriverState *bs);
+void bdrv_drained_end(BlockDriverState *bs);
 
 /* ---- image creation -------------------------------------------------- */
 /*
