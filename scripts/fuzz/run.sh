@@ -51,6 +51,8 @@ if [ ! -f "$build/build.ninja" ]; then
     (cd "$src" && ./configure --builddir="$build" --enable-fuzzing)
 fi
 ninja -C "$build" >/dev/null
+# The targets run from their log directories: make the path absolute.
+build=$(cd "$build" && pwd)
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 "$src/scripts/fuzz/make-corpus.sh" "$build" "$cache/seeds"
