@@ -64,10 +64,12 @@ struct Qcow2ZonedState {
     uint32_t imp_close_zone_no;  /* round-robin start of implicit close */
 
     uint8_t *dirty;          /* per region cluster: entries to write back */
+    int dirty_shift;         /* zone number >> dirty_shift = its cluster */
     uint32_t region_clusters;
     bool any_dirty;
     CoMutex mgmt_lock;
     CoQueue drained;         /* woken when a zone has no write in flight */
+    uint32_t drained_waiters;    /* coroutines in zoned_wait() */
     /* Zones a reset is freeing: writes to them wait (mgmt_lock held). */
     uint32_t resetting_first;
     uint32_t resetting_last;
@@ -88,20 +90,20 @@ static inline uint64_t zone_cap(Qcow2ZonedState *zs, uint32_t z)
     return MIN(zs->zone_capacity, zone_len(zs, z));
 }
 
-static void zone_mark_dirty(BDRVQcow2State *s, uint32_t z)
+static inline void zone_mark_dirty(Qcow2ZonedState *zs, uint32_t z)
 {
-    s->zoned->dirty[((uint64_t)z * 8) >> s->cluster_bits] = 1;
-    s->zoned->any_dirty = true;
+    zs->any_dirty = true;
+    zs->dirty[z >> zs->dirty_shift] = 1;
 }
 
 /* The wp a zone would have on reopen: set when nothing is in flight. */
-static void zone_settle(BDRVQcow2State *s, uint32_t z)
+static inline void zone_settle(Qcow2ZonedState *zs, uint32_t z)
 {
-    Qcow2ZonedState *zs = s->zoned;
+    uint64_t wp = zs->wp[z];
 
-    if (zs->inflight[z] == 0 && zs->done_wp[z] != zs->wp[z]) {
-        zs->done_wp[z] = zs->wp[z];
-        zone_mark_dirty(s, z);
+    if (zs->inflight[z] == 0 && zs->done_wp[z] != wp) {
+        zs->done_wp[z] = wp;
+        zone_mark_dirty(zs, z);
     }
 }
 
@@ -341,6 +343,58 @@ static int zone_write_begin(Qcow2ZonedState *zs, uint32_t z, int64_t *offset,
 }
 
 /*
+ * The common case of zone_write_begin(), without its function-call and
+ * switch overhead: a write at the wp of an open sequential zone, in whole
+ * sectors, that leaves the zone open (ends before its capacity), below
+ * any range a reset is freeing.  Accepts it exactly as zone_write_begin()
+ * would and returns true; false means the general path must decide.
+ */
+static inline bool zone_write_begin_fast(Qcow2ZonedState *zs, uint32_t z,
+                                         uint64_t offset, uint64_t bytes,
+                                         uint32_t sector_size)
+{
+    uint64_t end = offset + bytes;
+
+    QEMU_BUILD_BUG_ON((BLK_ZS_IOPEN | 1) != BLK_ZS_EOPEN);
+    /*
+     * end < zone_start + zone_cap, spelt with the capacity at most the
+     * zone size (checked at open) so that only a short last zone needs
+     * the device size.
+     */
+    if (z < zs->nr_conv || z >= zs->nr_zones ||
+        z >= zs->resetting_first ||
+        (zs->cond[z] | 1) != BLK_ZS_EOPEN || offset != zs->wp[z] ||
+        (bytes & (sector_size - 1)) ||
+        end - zone_start(zs, z) >= zs->zone_capacity || end >= zs->size) {
+        return false;
+    }
+    zs->wp[z] = end;
+    zs->inflight[z]++;
+    return true;
+}
+
+/*
+ * A write accepted in zone @z is over (a failed one has given its range
+ * back already).  zs is a parameter, not reloaded from s: with
+ * -fno-strict-aliasing every store here would force a reload.
+ */
+static inline void zone_write_done(Qcow2ZonedState *zs, uint32_t z)
+{
+    if (--zs->inflight[z] == 0) {
+        uint64_t wp = zs->wp[z];
+
+        /* zone_settle() without testing inflight again */
+        if (zs->done_wp[z] != wp) {
+            zs->done_wp[z] = wp;
+            zone_mark_dirty(zs, z);
+        }
+        if (zs->drained_waiters) {
+            qemu_co_queue_restart_all(&zs->drained);
+        }
+    }
+}
+
+/*
  * A failed write gives its range back if no later write was accepted in
  * the zone and it did not fill the zone; otherwise the wp stays advanced
  * and the failed range reads as whatever reached the disk.
@@ -365,11 +419,18 @@ static void zone_write_end(BDRVQcow2State *s, uint32_t z, uint64_t offset,
             }
         }
     }
-    zs->inflight[z]--;
-    zone_settle(s, z);
-    if (zs->inflight[z] == 0 && !qemu_co_queue_empty(&zs->drained)) {
-        qemu_co_queue_restart_all(&zs->drained);
-    }
+    zone_write_done(zs, z);
+}
+
+/*
+ * Wait until a zone's writes drain or a reset ends.  Counted so that
+ * completing writes test a field instead of calling into the queue.
+ */
+static void coroutine_fn zoned_wait(Qcow2ZonedState *zs)
+{
+    zs->drained_waiters++;
+    qemu_co_queue_wait(&zs->drained, NULL);
+    zs->drained_waiters--;
 }
 
 /* ---- zoned requests ----------------------------------------------------------------- */
@@ -387,7 +448,7 @@ static int coroutine_fn zoned_write(BlockDriverState *bs, int64_t *offset,
 
     /* Data written now must not be freed by a reset still under way. */
     while (z >= zs->resetting_first && z <= zs->resetting_last) {
-        qemu_co_queue_wait(&zs->drained, NULL);
+        zoned_wait(zs);
     }
     if (z >= zs->nr_zones) {
         return -EINVAL;
@@ -453,6 +514,34 @@ static int coroutine_fn zoned_write_split(BlockDriverState *bs,
     return ret;
 }
 
+/*
+ * A guest write to a zoned image: the common sequential write takes the
+ * fast path (same rules, fewer instructions; see zone_write_begin_fast),
+ * anything else zoned_write_split().  Out of line so that the non-zoned
+ * write path in qcow2_co_pwritev_part stays a plain tail call.
+ */
+static int coroutine_fn __attribute__((noinline))
+zoned_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+              QEMUIOVector *qiov, size_t qiov_offset)
+{
+    Qcow2ZonedState *zs = ((BDRVQcow2State *)bs->opaque)->zoned;
+    uint32_t z = offset >> zs->zone_bits;
+    int ret;
+
+    if (!zone_write_begin_fast(zs, z, offset, bytes,
+                               bs->bl.write_granularity)) {
+        return zoned_write_split(bs, offset, bytes, qiov, qiov_offset, 0);
+    }
+    ret = qcow2_co_pwritev_data(bs, offset, bytes, qiov, qiov_offset, 0);
+    if (unlikely(ret < 0)) {
+        zone_write_end(bs->opaque, offset >> zs->zone_bits, offset, bytes,
+                       ret);
+        return ret;
+    }
+    zone_write_done(zs, offset >> zs->zone_bits);
+    return ret;
+}
+
 static int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs,
                                              int64_t offset, int64_t bytes,
                                              QEMUIOVector *qiov,
@@ -512,7 +601,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
         return qcow2_co_pwritev_data(bs, offset, bytes, qiov, qiov_offset,
                                      flags);
     }
-    return zoned_write_split(bs, offset, bytes, qiov, qiov_offset, 0);
+    return zoned_pwritev(bs, offset, bytes, qiov, qiov_offset);
 }
 
 static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
@@ -783,7 +872,7 @@ static int coroutine_fn qcow2_co_zone_mgmt(BlockDriverState *bs,
             continue;
         }
         /* In-flight writes settle the persisted wp when they end. */
-        zone_settle(s, z);
+        zone_settle(zs, z);
         if (op == BLK_ZO_FINISH) {
             /* Stale clusters past the old wp must not become visible. */
             ret = zone_drop_data(bs, old_wp, zs->wp[z], true);
@@ -804,7 +893,7 @@ static int coroutine_fn qcow2_co_zone_mgmt(BlockDriverState *bs,
         for (z = first; z <= last && ret >= 0; z++) {
             /* Writes accepted before the reset must land before it. */
             while (zs->inflight[z]) {
-                qemu_co_queue_wait(&zs->drained, NULL);
+                zoned_wait(zs);
             }
             if (zs->cond[z] != BLK_ZS_EMPTY) {
                 continue;   /* its reset failed (read-only, offline) */
@@ -864,6 +953,7 @@ int coroutine_fn qcow2_zoned_open(BlockDriverState *bs, Error **errp)
     zs->resetting_first = UINT32_MAX;
     region = ROUND_UP(ext->zonedmeta_size, BDRV_SECTOR_SIZE);
     zs->region_clusters = DIV_ROUND_UP(ext->zonedmeta_size, s->cluster_size);
+    zs->dirty_shift = s->cluster_bits - 3;    /* 8-byte entries */
     zs->wp = g_try_malloc(region);
     zs->done_wp = g_try_new(uint64_t, zs->nr_zones);
     zs->inflight = g_try_new0(uint32_t, zs->nr_zones);

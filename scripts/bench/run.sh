@@ -11,4 +11,5 @@ build=${1:-$here/../../build}
     --aio io_uring,native
 "$here/bench.py" callgrind --build "$build"
 "$here/bench.py" callgrind --build "$build" --fmt qcow2
+"$here/zoned.py" --callgrind --build "$build"
 "$here/zoned.py" --build "$build"

@@ -7,6 +7,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """
 Usage: zoned.py [--build DIR] [--pairs N] [--dir DIR]
+       zoned.py --callgrind [--build DIR] [--n N] [--cluster-size SIZE]
 
 seq-write: sequential 64k writes filling zones (zone.size=64M, no limits)
 of a fresh 1 GiB image at depth 1 and 32, cache=none, aio=io_uring; the
@@ -19,6 +20,18 @@ append: zone appends (our `qemu-img bench --zone-append`) at depth 32,
 64k each, into one zone at a time (filling a 1 GiB image zone by zone)
 and spread round robin over 8 zones (-S 64M on a 512 MiB image), against
 sequential writes of the same bytes at depth 32 to a fresh zoned image.
+
+--callgrind: the CPU cost of the zoned write path, deterministic.  It
+counts the instructions (callgrind Ir) of `qemu-img bench -w -s 4k -d 1
+-t none -i native` writing sequentially from offset 0 of a 256 MiB image
+on tmpfs, with N and 2N requests, and prints the marginal count per
+request, (I(2N) - I(N)) / N, so open, close and the final flush cancel
+out.  (a) a plain qcow2 image, (b) a zoned one (zone.size=64M, no limits,
+no conventional zones: every write lands at the write pointer of the
+first sequential zone), same cluster size, both made by our qemu-img
+before every run; once fresh (a cluster allocated every cluster_size/4k
+writes) and once with preallocation=metadata (no allocation).  The
+ratio b/a is the cost of the zoned emulation per 4k write.
 """
 
 import argparse
@@ -40,6 +53,55 @@ def bench_write(qimg, img, depth, count, extra=("-w",)):
     return float(re.search(r"Run completed in ([0-9.]+) seconds", out).group(1))
 
 
+def callgrind_ir(qimg, img, n):
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           qimg, "bench", "-f", "qcow2", "-t", "none", "-i", "native",
+           "-c", str(n), "-d", "1", "-s", "4k", "-w", img]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    m = re.search(r"Collected : (\d+)", p.stderr)
+    if p.returncode != 0 or not m:
+        raise RuntimeError("callgrind run failed: %s" % p.stderr[-2000:])
+    return int(m.group(1))
+
+
+def callgrind(args):
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind not found (scripts/install-deps.sh --bench)")
+    qimg = os.path.join(args.build, "qemu-img")
+    n = args.n
+    # 2N 4k writes must stay inside the first zone.
+    if 2 * n * 4096 > (64 << 20):
+        raise SystemExit("--n at most %d" % ((64 << 20) // 8192))
+    d = tempfile.mkdtemp(prefix="zq-zcg-", dir="/dev/shm")
+    img = os.path.join(d, "cg.qcow2")
+    print("# marginal Ir per 4k sequential write, depth 1, cache=none, "
+          "aio=native, tmpfs, cluster_size=%s, N=%d" % (args.cluster_size, n))
+    try:
+        for prealloc in ("off", "metadata"):
+            res = {}
+            for name, zoned in (("plain", False), ("zoned", True)):
+                opts = "cluster_size=%s,preallocation=%s" % (args.cluster_size,
+                                                             prealloc)
+                if zoned:
+                    opts += ",zone.mode=host-managed,zone.size=64M"
+                counts = []
+                for k in (n, 2 * n):
+                    if os.path.exists(img):
+                        os.unlink(img)
+                    run([qimg, "create", "-q", "-f", "qcow2", "-o", opts,
+                         img, "256M"])
+                    counts.append(callgrind_ir(qimg, img, k))
+                res[name] = (counts[1] - counts[0]) / n
+                print("preallocation=%-8s %-5s %8.1f Ir/request" %
+                      (prealloc, name, res[name]))
+            print("preallocation=%-8s zoned/plain %.3f (%+.1f Ir/request)" %
+                  (prealloc, res["zoned"] / res["plain"],
+                   res["zoned"] - res["plain"]))
+    finally:
+        shutil.rmtree(d)
+
+
 def wall(cmd):
     t0 = time.perf_counter()
     run(cmd)
@@ -53,7 +115,14 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--dir", default=os.environ.get("BENCH_DISK_DIR", "/var/tmp"))
+    ap.add_argument("--callgrind", action="store_true",
+                    help="only the callgrind cost of a zoned 4k write")
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--cluster-size", default="64k")
     args = ap.parse_args()
+    if args.callgrind:
+        callgrind(args)
+        return
     qimg = os.path.join(args.build, "qemu-img")
     qio = os.path.join(args.build, "qemu-io")
     d = tempfile.mkdtemp(prefix="zq-zbench-", dir=args.dir)

@@ -228,6 +228,65 @@ static void test_reset_in_flight(void)
     unlink(path);
 }
 
+/*
+ * Regular sequential writes in flight (the fast path of the zoned write):
+ * each is accepted at once, a reset waits for them all, then the zone
+ * reads as zeroes and its entry on disk is back at the zone start.
+ */
+static void test_writes_in_flight(void)
+{
+    enum { NOPS = 16 };
+    g_autofree char *path = make_zoned("zwrites", "zone.size=1M", 4 * ZONE);
+    BlockBackend *blk = open_rw(path);
+    AppendOp ops[NOPS];
+    uint8_t buf[4096], back[4096];
+    int k, in_flight = 0;
+
+    for (k = 0; k < NOPS; k++) {
+        ops[k].buf = g_malloc(4096);
+        memset(ops[k].buf, 0x20 + k, 4096);
+        qemu_iovec_init_buf(&ops[k].qiov, ops[k].buf, 4096);
+        ops[k].done = false;
+        blk_aio_pwritev(blk, ZONE + k * 4096, &ops[k].qiov, 0, append_cb,
+                        &ops[k]);
+    }
+    for (k = 0; k < NOPS; k++) {
+        in_flight += !ops[k].done;
+    }
+    g_assert_cmpint(in_flight, >, 1);
+    /* Accepted before completing: the wp covers them all already. */
+    g_assert_cmpuint(zone_wp(blk, ZONE), ==, ZONE + NOPS * 4096);
+    g_assert_cmpint(blk_zone_mgmt(blk, BLK_ZO_RESET, ZONE, ZONE), ==, 0);
+    for (k = 0; k < NOPS; k++) {
+        /* The reset returned only after every write had landed. */
+        g_assert_true(ops[k].done);
+        g_assert_cmpint(ops[k].ret, ==, 0);
+        g_free(ops[k].buf);
+    }
+    g_assert_cmpuint(zone_wp(blk, ZONE), ==, ZONE);
+    g_assert_cmpuint(region_entry(path, 1), ==, ZONE);
+    memset(buf, 0, sizeof(buf));
+    for (k = 0; k < NOPS; k++) {
+        g_assert_cmpint(blk_pread(blk, ZONE + k * 4096, 4096, back, 0), ==,
+                        0);
+        g_assert_cmpmem(back, 4096, buf, 4096);
+    }
+
+    /* Writes at the old wp fail; at the zone start they work again. */
+    memset(buf, 0x66, sizeof(buf));
+    g_assert_cmpint(blk_pwrite(blk, ZONE + NOPS * 4096, 4096, buf, 0), ==,
+                    -EINVAL);
+    g_assert_cmpint(blk_pwrite(blk, ZONE, 4096, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pwrite(blk, ZONE + 4096, 4096, buf, 0), ==, 0);
+    g_assert_cmpuint(zone_wp(blk, ZONE), ==, ZONE + 2 * 4096);
+    g_assert_cmpint(blk_pread(blk, ZONE + 4096, 4096, back, 0), ==, 0);
+    g_assert_cmpmem(back, 4096, buf, 4096);
+    g_assert_cmpint(blk_flush(blk), ==, 0);
+    g_assert_cmpuint(region_entry(path, 1), ==, ZONE + 2 * 4096);
+    blk_unref(blk);
+    unlink(path);
+}
+
 /* 1,048,576 zones: open, report all, memory per zone. */
 static void test_many_zones(void)
 {
@@ -359,6 +418,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-zoned/concurrent-appends", test_concurrent_appends);
     g_test_add_func("/qcow2-zoned/persist-at-flush", test_persist_at_flush);
     g_test_add_func("/qcow2-zoned/reset-in-flight", test_reset_in_flight);
+    g_test_add_func("/qcow2-zoned/writes-in-flight", test_writes_in_flight);
     g_test_add_func("/qcow2-zoned/many-zones", test_many_zones);
     if (g_test_perf()) {
         g_test_add_func("/qcow2-zoned/perf", test_perf);
