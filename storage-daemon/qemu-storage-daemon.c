@@ -476,10 +476,18 @@ int main(int argc, char **argv)
 
     for (i = 0; i < blockdevs->len; i++) {
         BlockDriverState *bs;
+        const char *ro;
+        int flags = BDRV_O_RDWR;
 
         d = blockdevs->pdata[i];
         blockdevs->pdata[i] = NULL;
-        bs = bdrv_open(NULL, d, BDRV_O_RDWR, &err);
+        /* read-only=on asks for a read-only open (bdrv_open checks it). */
+        ro = qdict_get_try_str(d, "read-only");
+        if (ro && (!strcmp(ro, "on") || !strcmp(ro, "true") ||
+                   !strcmp(ro, "yes"))) {
+            flags = 0;
+        }
+        bs = bdrv_open(NULL, d, flags, &err);
         if (!bs) {
             fail_exit(err);
         }
