@@ -76,8 +76,16 @@ struct BlockExport {
     BlockExport *next;
 };
 
+/*
+ * Built-in export types, listed in builtin_drivers[] of
+ * block/export/export.c.
+ */
+extern const BlockExportDriver blk_exp_ublk;   /* block/export/ublk.c */
+
 /* Make a driver known to blk_exp_add(); done once at start-up. */
 void blk_exp_register(const BlockExportDriver *drv);
+/* Whether --export type=@type names a driver (checked before opening). */
+bool blk_exp_type_known(const char *type);
 
 /*
  * Create an export from --export keys: type, id, node-name,
@@ -89,6 +97,11 @@ BlockExport *blk_exp_add(QDict *opts, Error **errp);
 
 BlockExport *blk_exp_find(const char *id);
 void blk_exp_ref(BlockExport *exp);
+/*
+ * Drop a reference.  After the last one, delete runs from a bottom half
+ * of the home loop (so a completion callback may drop it and still
+ * return through the export's and the BlockBackend's code).
+ */
 void blk_exp_unref(BlockExport *exp);
 
 /* Ask one / every export to stop taking requests (see request_shutdown). */
