@@ -15,6 +15,18 @@ struct BlockBackend {
     bool allow_write_beyond_eof;
     bool enable_write_cache;
     unsigned int in_flight;      /* AIO requests not yet completed */
+
+    /*
+     * Drained sections (bdrv_drained_begin on the root or below): while
+     * quiesce_counter > 0, coroutine requests wait in queued_requests
+     * before they reach the node; busy counts those past that point,
+     * which the section waits for.
+     */
+    unsigned int quiesce_counter;
+    unsigned int busy;
+    CoQueue queued_requests;
+    const BlockDevOps *dev_ops;
+    void *dev_opaque;
 };
 
 typedef enum BlkAioType {
@@ -49,6 +61,43 @@ static __thread unsigned int acb_cache_len;
 
 /* ---- lifetime --------------------------------------------------------- */
 
+static void blk_root_drained_begin(BdrvChild *c)
+{
+    BlockBackend *blk = container_of(c, BlockBackend, root);
+
+    if (blk->quiesce_counter++ == 0 && blk->dev_ops &&
+        blk->dev_ops->drained_begin) {
+        blk->dev_ops->drained_begin(blk->dev_opaque);
+    }
+}
+
+static void blk_root_drained_end(BdrvChild *c)
+{
+    BlockBackend *blk = container_of(c, BlockBackend, root);
+
+    assert(blk->quiesce_counter > 0);
+    if (--blk->quiesce_counter > 0) {
+        return;
+    }
+    if (blk->dev_ops && blk->dev_ops->drained_end) {
+        blk->dev_ops->drained_end(blk->dev_opaque);
+    }
+    qemu_co_queue_restart_all(&blk->queued_requests);
+}
+
+static bool blk_root_drained_poll(BdrvChild *c)
+{
+    BlockBackend *blk = container_of(c, BlockBackend, root);
+
+    return blk->busy > 0;
+}
+
+static const BdrvChildClass blk_root_class = {
+    .drained_begin = blk_root_drained_begin,
+    .drained_end = blk_root_drained_end,
+    .drained_poll = blk_root_drained_poll,
+};
+
 /*
  * Attach to @bs holding @perm and sharing @shared (takes over the
  * caller's reference on @bs, also on failure).
@@ -62,9 +111,13 @@ static BlockBackend *blk_wrap(BlockDriverState *bs, uint64_t perm,
     blk->root.parent = NULL;
     blk->root.name = g_strdup("root");
     blk->root.role = BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY;
+    blk->root.klass = &blk_root_class;
     blk->root.perm = perm;
     blk->root.shared = shared;
     blk->enable_write_cache = true;
+    qemu_co_queue_init(&blk->queued_requests);
+    /* Attached inside a section: start quiesced, its end releases us. */
+    blk->quiesce_counter = bs->quiesce_counter > 0;
     bdrv_parent_link(&blk->root);
     if (bdrv_refresh_perms(bs, errp) < 0) {
         bdrv_parent_unlink(&blk->root);
@@ -121,6 +174,13 @@ BlockBackend *blk_new_with_bs(BlockDriverState *bs, Error **errp)
     return blk_wrap(bs, perm, shared, errp);
 }
 
+BlockBackend *blk_new_with_perm(BlockDriverState *bs, uint64_t perm,
+                                uint64_t shared, Error **errp)
+{
+    bdrv_ref(bs);
+    return blk_wrap(bs, perm, shared, errp);
+}
+
 void blk_drain(BlockBackend *blk)
 {
     BlockDriverState *bs = blk->root.bs;
@@ -173,7 +233,64 @@ void blk_set_enable_write_cache(BlockBackend *blk, bool wce)
     blk->enable_write_cache = wce;
 }
 
+void blk_get_zone_geometry(BlockBackend *blk, BlockZoneGeometry *geo)
+{
+    const BlockLimits *bl = &blk->root.bs->bl;
+
+    memset(geo, 0, sizeof(*geo));
+    geo->model = bl->zoned;
+    if (bl->zoned == BLK_Z_NONE) {
+        return;
+    }
+    geo->zone_size = bl->zone_size;
+    geo->zone_capacity = bl->zone_capacity;
+    geo->nr_zones = bl->nr_zones;
+    geo->nr_conv_zones = bl->nr_conv_zones;
+    geo->max_open_zones = bl->max_open_zones;
+    geo->max_active_zones = bl->max_active_zones;
+    geo->max_append_bytes = (uint64_t)bl->max_append_sectors <<
+                            BDRV_SECTOR_BITS;
+}
+
+uint32_t blk_get_logical_block_size(BlockBackend *blk)
+{
+    const BlockLimits *bl = &blk->root.bs->bl;
+    uint32_t lbs = MAX(512, bl->request_alignment);
+
+    if (bl->zoned != BLK_Z_NONE) {
+        lbs = MAX(lbs, bl->write_granularity);
+    }
+    return lbs;
+}
+
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque)
+{
+    blk->dev_ops = ops;
+    blk->dev_opaque = opaque;
+    /* A user arriving inside a section must hold off like the others. */
+    if (ops && blk->quiesce_counter > 0 && ops->drained_begin) {
+        ops->drained_begin(opaque);
+    }
+}
+
 /* ---- coroutine API ---------------------------------------------------- */
+
+/*
+ * Every coroutine request passes here first: inside a drained section
+ * it waits for the end, so nothing new reaches the node.
+ */
+static inline void coroutine_fn blk_co_request_begin(BlockBackend *blk)
+{
+    while (unlikely(blk->quiesce_counter > 0)) {
+        qemu_co_queue_wait(&blk->queued_requests, NULL);
+    }
+    blk->busy++;
+}
+
+static inline void blk_co_request_end(BlockBackend *blk)
+{
+    blk->busy--;
+}
 
 /* Requests must stay inside the image unless explicitly allowed. */
 static inline int blk_check_byte_request(BlockBackend *blk, int64_t offset,
@@ -198,9 +315,9 @@ static inline int blk_check_byte_request(BlockBackend *blk, int64_t offset,
     return 0;
 }
 
-int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
-                               int64_t bytes, QEMUIOVector *qiov,
-                               BdrvRequestFlags flags)
+static int coroutine_fn blk_co_do_preadv(BlockBackend *blk, int64_t offset,
+                                         int64_t bytes, QEMUIOVector *qiov,
+                                         BdrvRequestFlags flags)
 {
     int ret = blk_check_byte_request(blk, offset, bytes);
 
@@ -210,9 +327,9 @@ int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
     return bdrv_co_preadv_part(&blk->root, offset, bytes, qiov, 0, flags);
 }
 
-int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
-                                int64_t bytes, QEMUIOVector *qiov,
-                                BdrvRequestFlags flags)
+static int coroutine_fn blk_co_do_pwritev(BlockBackend *blk, int64_t offset,
+                                          int64_t bytes, QEMUIOVector *qiov,
+                                          BdrvRequestFlags flags)
 {
     int ret = blk_check_byte_request(blk, offset, bytes);
 
@@ -225,8 +342,9 @@ int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
     return bdrv_co_pwritev_part(&blk->root, offset, bytes, qiov, 0, flags);
 }
 
-int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
-                                      int64_t bytes, BdrvRequestFlags flags)
+static int coroutine_fn blk_co_do_pwrite_zeroes(BlockBackend *blk,
+                                                int64_t offset, int64_t bytes,
+                                                BdrvRequestFlags flags)
 {
     int ret = blk_check_byte_request(blk, offset, bytes);
 
@@ -239,8 +357,8 @@ int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
     return bdrv_co_pwrite_zeroes(&blk->root, offset, bytes, flags);
 }
 
-int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
-                                 int64_t bytes)
+static int coroutine_fn blk_co_do_pdiscard(BlockBackend *blk, int64_t offset,
+                                           int64_t bytes)
 {
     int ret = blk_check_byte_request(blk, offset, bytes);
 
@@ -250,20 +368,20 @@ int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
     return bdrv_co_pdiscard(&blk->root, offset, bytes);
 }
 
-int coroutine_fn blk_co_flush(BlockBackend *blk)
+static int coroutine_fn blk_co_do_flush(BlockBackend *blk)
 {
     return bdrv_co_flush(blk->root.bs);
 }
 
-int coroutine_fn blk_co_zone_report(BlockBackend *blk, int64_t offset,
-                                    unsigned int *nr_zones,
-                                    BlockZoneDescriptor *zones)
+static int coroutine_fn blk_co_do_zone_report(BlockBackend *blk, int64_t offset,
+                                              unsigned int *nr_zones,
+                                              BlockZoneDescriptor *zones)
 {
     return bdrv_co_zone_report(blk->root.bs, offset, nr_zones, zones);
 }
 
-int coroutine_fn blk_co_zone_mgmt(BlockBackend *blk, BlockZoneOp op,
-                                  int64_t offset, int64_t len)
+static int coroutine_fn blk_co_do_zone_mgmt(BlockBackend *blk, BlockZoneOp op,
+                                            int64_t offset, int64_t len)
 {
     int ret = blk_check_byte_request(blk, offset, len);
 
@@ -273,9 +391,10 @@ int coroutine_fn blk_co_zone_mgmt(BlockBackend *blk, BlockZoneOp op,
     return bdrv_co_zone_mgmt(blk->root.bs, op, offset, len);
 }
 
-int coroutine_fn blk_co_zone_append(BlockBackend *blk, int64_t *offset,
-                                    QEMUIOVector *qiov,
-                                    BdrvRequestFlags flags)
+static int coroutine_fn blk_co_do_zone_append(BlockBackend *blk,
+                                              int64_t *offset,
+                                              QEMUIOVector *qiov,
+                                              BdrvRequestFlags flags)
 {
     int ret = blk_check_byte_request(blk, *offset, qiov->size);
 
@@ -286,6 +405,99 @@ int coroutine_fn blk_co_zone_append(BlockBackend *blk, int64_t *offset,
         flags |= BDRV_REQ_FUA;
     }
     return bdrv_co_zone_append(blk->root.bs, offset, qiov, flags);
+}
+
+/* ---- the public coroutine API: gated by drained sections -------------- */
+
+int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
+                               int64_t bytes, QEMUIOVector *qiov,
+                               BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_preadv(blk, offset, bytes, qiov, flags);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_pwritev(blk, offset, bytes, qiov, flags);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
+                                      int64_t bytes, BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_pwrite_zeroes(blk, offset, bytes, flags);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
+                                 int64_t bytes)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_pdiscard(blk, offset, bytes);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_flush(BlockBackend *blk)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_flush(blk);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_zone_report(BlockBackend *blk, int64_t offset,
+                                    unsigned int *nr_zones,
+                                    BlockZoneDescriptor *zones)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_zone_report(blk, offset, nr_zones, zones);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_zone_mgmt(BlockBackend *blk, BlockZoneOp op,
+                                  int64_t offset, int64_t len)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_zone_mgmt(blk, op, offset, len);
+    blk_co_request_end(blk);
+    return ret;
+}
+
+int coroutine_fn blk_co_zone_append(BlockBackend *blk, int64_t *offset,
+                                    QEMUIOVector *qiov,
+                                    BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_co_request_begin(blk);
+    ret = blk_co_do_zone_append(blk, offset, qiov, flags);
+    blk_co_request_end(blk);
+    return ret;
 }
 
 /* ---- synchronous wrappers ---------------------------------------------- */

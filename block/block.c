@@ -198,6 +198,21 @@ void bdrv_run_co(CoroutineEntry *entry, void *opaque, bool *done)
 
 /* ---- node lifetime ---------------------------------------------------- */
 
+/* Every live node, newest first (bdrv_find_node). */
+static BlockDriverState *all_nodes;
+
+BlockDriverState *bdrv_find_node(const char *node_name)
+{
+    BlockDriverState *bs;
+
+    for (bs = all_nodes; bs; bs = bs->next_node) {
+        if (bs->drv && !strcmp(bs->node_name, node_name)) {
+            return bs;
+        }
+    }
+    return NULL;
+}
+
 static BlockDriverState *bdrv_new(void)
 {
     BlockDriverState *bs = g_new0(BlockDriverState, 1);
@@ -207,6 +222,8 @@ static BlockDriverState *bdrv_new(void)
     bs->total_bytes = -1;
     qemu_co_queue_init(&bs->drain_queue);
     qemu_co_mutex_init(&bs->flush_lock);
+    bs->next_node = all_nodes;
+    all_nodes = bs;
     /* "#block" + counter + two random digits, like QEMU's generated ids. */
     snprintf(bs->node_name, sizeof(bs->node_name), "#block%u%02d",
              ++bdrv_node_counter, g_random_int_range(0, 100));
@@ -275,9 +292,25 @@ static void coroutine_fn bdrv_close_entry(void *opaque)
 
 static void bdrv_free_node(BlockDriverState *bs)
 {
+    BlockDriverState **p;
+
     if (bs->drv && bs->opaque) {
         BdrvCloseCo c = { .bs = bs };
+
+        /*
+         * No parent is left; the section waits for what is still in
+         * flight below and marks the node quiesced while the driver
+         * writes its metadata back.
+         */
+        bdrv_drained_begin(bs);
         bdrv_run_co(bdrv_close_entry, &c, &c.done);
+        bdrv_drained_end(bs);
+    }
+    for (p = &all_nodes; *p; p = &(*p)->next_node) {
+        if (*p == bs) {
+            *p = bs->next_node;
+            break;
+        }
     }
     bdrv_unref_child(bs, bs->backing);
     bdrv_unref_child(bs, bs->file);

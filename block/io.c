@@ -74,6 +74,110 @@ void bdrv_drain(BlockDriverState *bs)
     AIO_WAIT_WHILE(bs->aio_context, bdrv_subtree_busy(bs));
 }
 
+/* ---- drained sections ------------------------------------------------ */
+
+/*
+ * A section on a node quiesces every parent above it: node parents by
+ * the same counter (their requests end up here), other parents (the
+ * BlockBackends, and through their dev ops the exports) through their
+ * BdrvChildClass.  Only the 0 -> 1 and 1 -> 0 transitions of a node's
+ * counter are passed up, so each edge contributes one level to the
+ * parent's counter.
+ */
+static void bdrv_quiesce(BlockDriverState *bs)
+{
+    BdrvChild *c, *next;
+
+    if (bs->quiesce_counter++ > 0) {
+        return;
+    }
+    for (c = bs->parents; c; c = next) {
+        next = c->next_parent;
+        if (c->klass && c->klass->drained_begin) {
+            c->klass->drained_begin(c);
+        } else if (c->parent) {
+            bdrv_quiesce(c->parent);
+        }
+    }
+}
+
+static void bdrv_unquiesce(BlockDriverState *bs)
+{
+    BdrvChild *c, *next;
+
+    assert(bs->quiesce_counter > 0);
+    if (--bs->quiesce_counter > 0) {
+        return;
+    }
+    for (c = bs->parents; c; c = next) {
+        next = c->next_parent;
+        if (c->klass && c->klass->drained_end) {
+            c->klass->drained_end(c);
+        } else if (c->parent) {
+            bdrv_unquiesce(c->parent);
+        }
+    }
+}
+
+/* Something above @bs still has a request on its way down. */
+static bool bdrv_parents_busy(BlockDriverState *bs)
+{
+    BdrvChild *c;
+
+    for (c = bs->parents; c; c = c->next_parent) {
+        if (c->klass && c->klass->drained_poll) {
+            if (c->klass->drained_poll(c)) {
+                return true;
+            }
+        } else if (c->parent && (c->parent->in_flight ||
+                                 bdrv_parents_busy(c->parent))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool bdrv_drained_busy(BlockDriverState *bs)
+{
+    return bdrv_subtree_busy(bs) || bdrv_parents_busy(bs);
+}
+
+typedef struct BdrvDrainedCo {
+    BlockDriverState *bs;
+    Coroutine *co;
+} BdrvDrainedCo;
+
+/*
+ * A coroutine cannot wait by polling the loop it runs in without
+ * risking being woken in the middle; it hands the wait to a bottom half
+ * and yields until that is done.
+ */
+static void bdrv_drained_poll_bh(void *opaque)
+{
+    BdrvDrainedCo *d = opaque;
+
+    AIO_WAIT_WHILE(d->bs->aio_context, bdrv_drained_busy(d->bs));
+    aio_co_wake(d->co);
+}
+
+void bdrv_drained_begin(BlockDriverState *bs)
+{
+    bdrv_quiesce(bs);
+    if (qemu_in_coroutine()) {
+        BdrvDrainedCo d = { .bs = bs, .co = qemu_coroutine_self() };
+
+        aio_bh_schedule_oneshot(bs->aio_context, bdrv_drained_poll_bh, &d);
+        qemu_coroutine_yield();
+        return;
+    }
+    AIO_WAIT_WHILE(bs->aio_context, bdrv_drained_busy(bs));
+}
+
+void bdrv_drained_end(BlockDriverState *bs)
+{
+    bdrv_unquiesce(bs);
+}
+
 /* ---- request checks ------------------------------------------------ */
 
 static inline int bdrv_check_request(int64_t offset, int64_t bytes)
@@ -1410,6 +1514,8 @@ int coroutine_fn bdrv_co_amend(BlockDriverState *bs, QemuOpts *opts,
                    "amendment", bs->drv->format_name);
         return -ENOTSUP;
     }
+    /* An export on the node must not see the image change under it. */
+    bdrv_drained_begin(bs);
     bdrv_inc_in_flight(bs);
     ret = bs->drv->bdrv_co_amend(bs, opts, force, errp);
     bs->total_bytes = -1;
@@ -1418,6 +1524,7 @@ int coroutine_fn bdrv_co_amend(BlockDriverState *bs, QemuOpts *opts,
         bs->total_bytes = len >= 0 ? len : -1;
     }
     bdrv_dec_in_flight(bs);
+    bdrv_drained_end(bs);
     return ret;
 }
 

@@ -26,14 +26,18 @@ int coroutine_fn bdrv_co_snapshot_create(BlockDriverState *bs,
                                          QEMUSnapshotInfo *sn_info,
                                          Error **errp)
 {
+    int ret;
+
     if (!bs->drv) {
         return -ENOMEDIUM;
     }
     if (!bs->drv->bdrv_co_snapshot_create) {
         return -ENOTSUP;
     }
-    bdrv_co_drain(bs);
-    return bs->drv->bdrv_co_snapshot_create(bs, sn_info, errp);
+    bdrv_drained_begin(bs);
+    ret = bs->drv->bdrv_co_snapshot_create(bs, sn_info, errp);
+    bdrv_drained_end(bs);
+    return ret;
 }
 
 int coroutine_fn bdrv_co_snapshot_goto(BlockDriverState *bs,
@@ -50,9 +54,10 @@ int coroutine_fn bdrv_co_snapshot_goto(BlockDriverState *bs,
         error_setg(errp, "Block driver does not support snapshots");
         return -ENOTSUP;
     }
-    bdrv_co_drain(bs);
+    bdrv_drained_begin(bs);
     ret = bs->drv->bdrv_co_snapshot_goto(bs, id_or_name, &local_err);
     refresh_length(bs);
+    bdrv_drained_end(bs);
     if (ret < 0) {
         if (local_err) {
             error_propagate(errp, local_err);
@@ -67,6 +72,8 @@ int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
                                          const char *id, const char *name,
                                          Error **errp)
 {
+    int ret;
+
     if (!bs->drv) {
         error_setg(errp, "Block driver is closed");
         return -ENOMEDIUM;
@@ -80,8 +87,10 @@ int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
                    "snapshot deletion", bs->drv->format_name);
         return -ENOTSUP;
     }
-    bdrv_co_drain(bs);
-    return bs->drv->bdrv_co_snapshot_delete(bs, id, name, errp);
+    bdrv_drained_begin(bs);
+    ret = bs->drv->bdrv_co_snapshot_delete(bs, id, name, errp);
+    bdrv_drained_end(bs);
+    return ret;
 }
 
 int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab)

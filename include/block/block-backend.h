@@ -26,7 +26,16 @@ BlockBackend *blk_new_open(const char *filename, QDict *options, int flags,
 /* Wrap an existing node (takes a new reference; permissions from its
  * open flags as for blk_new_open). */
 BlockBackend *blk_new_with_bs(BlockDriverState *bs, Error **errp);
-/* Drain and drop the root reference. */
+/*
+ * Wrap @bs holding exactly @perm and sharing @shared (BLK_PERM_*): an
+ * export asks for write only when it is writable.  Takes a new reference.
+ */
+BlockBackend *blk_new_with_perm(BlockDriverState *bs, uint64_t perm,
+                                uint64_t shared, Error **errp);
+/*
+ * Drain and drop the root reference.  Not inside a drained section of
+ * the node while AIO requests of this BlockBackend wait for its end.
+ */
 void blk_unref(BlockBackend *blk);
 
 BlockDriverState *blk_bs(BlockBackend *blk);

@@ -212,6 +212,12 @@ void bdrv_ref(BlockDriverState *bs);
 /* Drop a reference; the last one drains, closes and frees the node. */
 void bdrv_unref(BlockDriverState *bs);
 
+/*
+ * The live node called @node_name (given with node-name= or generated),
+ * or NULL.  Main thread.
+ */
+BlockDriverState *bdrv_find_node(const char *node_name);
+
 /* Node accessors. */
 const char *bdrv_get_format_name(BlockDriverState *bs);
 const char *bdrv_get_node_name(BlockDriverState *bs);

@@ -67,8 +67,21 @@ typedef enum BdrvChildRole {
 } BdrvChildRole;
 #define BDRV_CHILD_IMAGE (BDRV_CHILD_DATA | BDRV_CHILD_METADATA)
 
+/*
+ * What a parent that is not a node (a BlockBackend) does when the child
+ * node enters or leaves a drained section (bdrv_drained_begin in
+ * block/io.c).  Node parents need none: the section spreads to them.
+ */
+typedef struct BdrvChildClass {
+    void (*drained_begin)(BdrvChild *c);
+    void (*drained_end)(BdrvChild *c);
+    /* True while the parent still has requests on the way to the node. */
+    bool (*drained_poll)(BdrvChild *c);
+} BdrvChildClass;
+
 struct BdrvChild {
     BlockDriverState *bs;        /* the child node */
+    const BdrvChildClass *klass; /* NULL for node parents */
     BlockDriverState *parent;    /* NULL for a BlockBackend's root */
     char *name;                  /* "file", "backing" */
     /*
@@ -123,6 +136,10 @@ struct BlockDriverState {
     unsigned int in_flight;
     /* Coroutines waiting in bdrv_co_drain. */
     CoQueue drain_queue;
+    /* Nesting depth of drained sections on this node (io.c). */
+    unsigned int quiesce_counter;
+    /* All live nodes, for bdrv_find_node() (main thread). */
+    BlockDriverState *next_node;
     /* Tracked requests: every write is linked here (O(1), no allocation)
      * so a serialising one (RMW padding) can wait for overlapping writes;
      * serialising_in_flight counts those so the fast path skips the walk. */

@@ -76,8 +76,16 @@ struct BlockExport {
     BlockExport *next;
 };
 
+/*
+ * Built-in export types, listed in builtin_drivers[] of
+ * block/export/export.c.
+ */
+extern const BlockExportDriver blk_exp_ublk;   /* block/export/ublk.c */
+
 /* Make a driver known to blk_exp_add(); done once at start-up. */
 void blk_exp_register(const BlockExportDriver *drv);
+/* Whether --export type=@type names a driver (checked before opening). */
+bool blk_exp_type_known(const char *type);
 
 /*
  * Create an export from --export keys: type, id, node-name,
