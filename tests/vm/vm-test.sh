@@ -132,7 +132,7 @@ case $rc in
 77)
     exit 77 ;;
 esac
-if ! grep -q '^GUEST-READY' "$log" 2>/dev/null; then
+if ! grep -q 'GUEST-READY' "$log" 2>/dev/null; then
     tail -n 30 "$log" 2>/dev/null
     skip "the guest did not boot (console: $log)"
 fi

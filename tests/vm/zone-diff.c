@@ -348,9 +348,31 @@ static void fill_wbuf(uint64_t len)
     }
 }
 
+/* A random zone; often an active one, so that zones fill up and free
+ * their slots instead of the sequence sitting at the active limit. */
+static unsigned pick_zone(void)
+{
+    unsigned active[1024], n = 0, i;
+
+    if (rnd_below(10) < 6) {
+        for (i = 0; i < nr_zones && n < 1024; i++) {
+            unsigned c = ref.rep->zones[i].cond;
+
+            if (c == BLK_ZONE_COND_IMP_OPEN || c == BLK_ZONE_COND_EXP_OPEN ||
+                c == BLK_ZONE_COND_CLOSED) {
+                active[n++] = i;
+            }
+        }
+        if (n) {
+            return active[rnd_below(n)];
+        }
+    }
+    return rnd_below(nr_zones);
+}
+
 static void step_write(uint64_t max_io)
 {
-    unsigned z = rnd_below(nr_zones);
+    unsigned z = pick_zone();
     struct blk_zone *zn = &ref.rep->zones[z];
     uint64_t start = zn->start * SECTOR, cap = zn->capacity * SECTOR;
     uint64_t zlen = zn->len * SECTOR;
