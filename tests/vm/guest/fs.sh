@@ -35,7 +35,7 @@ cycle() {
     check_clean "$img"
     qsd_start "$img" qcow2 logical-block-size=4096
     mount -t "$fs" "$DEV" /mnt || fail "$fs: mount after the restart"
-    (cd /mnt/d && sha256sum -c /tmp/sums) || fail "$fs: files changed across the restart"
+    (cd /mnt/d && sha256sum -c /tmp/sums > /tmp/ck) || { cat /tmp/ck; false; } || fail "$fs: files changed across the restart"
     cmp /mnt/d/f9.copy /tmp/src/f8 || fail "$fs: rewritten file changed"
     umount /mnt || fail "$fs: umount"
     if [ "$fs" = f2fs ]; then

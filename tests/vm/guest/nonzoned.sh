@@ -37,7 +37,7 @@ for fmt in qcow2 raw; do
     [ $fmt = raw ] || check_clean $img
     qsd_start $img $fmt
     mount -t ext4 "$DEV" /mnt || fail "$fmt: mount after restart"
-    (cd /mnt && sha256sum -c /tmp/sums) || fail "$fmt: files changed"
+    (cd /mnt && sha256sum -c /tmp/sums > /tmp/ck) || { cat /tmp/ck; false; } || fail "$fmt: files changed"
     umount /mnt
     fsck.ext4 -n -f "$DEV" > /tmp/fsck 2>&1 || { cat /tmp/fsck; fail "$fmt: fsck -n after restart"; }
     qsd_stop TERM
