@@ -205,6 +205,7 @@ static void ublk_ctrl_read(void *opaque)
 {
     UblkExport *ue = opaque;
     struct io_uring_cqe *cqe;
+    bool stopped = false;
 
     while (io_uring_peek_cqe(&ue->ctrl_ring, &cqe) == 0 && cqe) {
         uint64_t tag = cqe->user_data;
@@ -220,8 +221,15 @@ static void ublk_ctrl_read(void *opaque)
                              ue->exp->id, ue->dev_id, strerror(-res));
             }
             ue->stop_done = true;
-            ublk_maybe_release(ue);
+            stopped = true;
         }
+    }
+    /*
+     * Last: the release may delete the export, which exits this ring and
+     * frees ue (the loop above once read the unmapped ring after it).
+     */
+    if (stopped) {
+        ublk_maybe_release(ue);
     }
 }
 
@@ -414,6 +422,11 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
     void *buf = NULL;
     int ret;
 
+    /* A flush carries no range: the kernel sets its sector to -1. */
+    if (op == UBLKX_IO_OP_FLUSH) {
+        sector = 0;
+        nr_sectors = 0;
+    }
     if (sector > (uint64_t)(ue->size >> BDRV_SECTOR_BITS)) {
         ret = -EIO;
         goto out;
