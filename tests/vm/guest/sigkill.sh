@@ -23,7 +23,7 @@ dd if=/tmp/b of="$DEV" bs=1M seek=16 oflag=direct conv=notrunc,fsync 2>/dev/null
     fail "write sequential data"
 
 # Load: writes in zones 8.. until the daemon dies.
-fio --name=load --filename="$DEV" --direct=1 --zonemode=zbd --rw=write \
+fio --eta=never --name=load --filename="$DEV" --direct=1 --zonemode=zbd --rw=write \
     --ioengine=io_uring --iodepth=32 --bs=64k --offset=32M --numjobs=2 \
     --offset_increment=96M --size=96M --time_based --runtime=60 \
     --fsync=16 --output=/tmp/fio.out > /dev/null 2>&1 &
