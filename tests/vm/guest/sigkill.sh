@@ -50,7 +50,7 @@ qemu-img check $IMG > /tmp/check 2>&1
 rc=$?
 cat /tmp/check
 [ $rc = 0 ] || [ $rc = 3 ] || fail "qemu-img check exit $rc after SIGKILL"
-grep -q -i 'corrupt\|ERROR' /tmp/check && fail "qemu-img check reports corruption"
+grep -q -e ERROR -e corrupt /tmp/check && fail "qemu-img check reports corruption"
 qemu-io -c 'zrp 0 8' $IMG | norm_zrp > /tmp/zones
 sed -n 5p /tmp/zones > /tmp/z4
 sed -n 6p /tmp/zones > /tmp/z5
