@@ -70,6 +70,25 @@ static void print_help(void)
 "flush and close the nodes and exit with status 0.\n");
 }
 
+/*
+ * Report @err on exactly one line, the hint (if any) folded in, so that
+ * scripts can take the last line of stderr as the reason.
+ */
+static void report_err(Error *err)
+{
+    const char *hint = error_get_hint(err);
+
+    if (hint) {
+        g_autofree char *h = g_strstrip(g_strdup(hint));
+
+        g_strdelimit(h, "\n", ' ');
+        error_report("%s (%s)", error_get_pretty(err), h);
+        error_free(err);
+    } else {
+        error_report_err(err);
+    }
+}
+
 /* ---- option parsing ------------------------------------------------------ */
 
 /* Turn a parsed JSON object into dotted string keys ("file.filename"). */
@@ -110,6 +129,48 @@ static bool flatten_json_opts(QObject *obj, const char *prefix, QDict *out,
     return true;
 }
 
+/*
+ * The tools' keyval parser also takes QemuOpts' legacy forms (a bare
+ * "flag" meaning flag=on, an empty key); the daemon takes QEMU's strict
+ * syntax, where every element is key=value.
+ */
+static bool check_keyval_syntax(const char *opt, const char *arg,
+                                Error **errp)
+{
+    const char *p = arg;
+
+    while (*p) {
+        const char *start = p;
+        bool has_eq = false;
+
+        /* One element: up to a ',' that is not doubled. */
+        while (*p && !(*p == ',' && p[1] != ',')) {
+            if (*p == ',') {
+                p += 2;
+                continue;
+            }
+            if (*p == '=' && !has_eq) {
+                if (p == start) {
+                    error_setg(errp, "%s: Expected a parameter name before "
+                               "'='", opt);
+                    return false;
+                }
+                has_eq = true;
+            }
+            p++;
+        }
+        if (!has_eq) {
+            error_setg(errp, "%s: Expected '=' after parameter '%.*s'", opt,
+                       (int)(p - start), start);
+            return false;
+        }
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return true;
+}
+
 /* "key=value,..." or a JSON object. */
 static QDict *parse_option_string(const char *opt, const char *arg,
                                   Error **errp)
@@ -122,6 +183,9 @@ static QDict *parse_option_string(const char *opt, const char *arg,
         p++;
     }
     if (*p != '{') {
+        if (!check_keyval_syntax(opt, arg, errp)) {
+            return NULL;
+        }
         d = qdict_parse_keyval(arg, NULL, errp);
         if (!d) {
             error_prepend(errp, "%s: ", opt);
@@ -176,29 +240,54 @@ static bool check_options(GPtrArray *blockdevs, GPtrArray *exports_opts,
             return false;
         }
     }
+    /* Children may be named too (file.node-name=...). */
+    for (i = 0; i < blockdevs->len; i++) {
+        const char *key, *value;
+        size_t j;
+
+        for (j = 0; qdict_entry(blockdevs->pdata[i], j, &key, &value); j++) {
+            if (g_str_has_suffix(key, ".node-name") &&
+                !g_hash_table_add(names, (gpointer)value)) {
+                error_setg(errp, "--blockdev: Duplicate node name '%s'",
+                           value);
+                return false;
+            }
+        }
+    }
+    /* First the keys every export needs, ids unique. */
     for (i = 0; i < exports_opts->len; i++) {
         QDict *d = exports_opts->pdata[i];
-        const char *type = qdict_get_try_str(d, "type");
         const char *id = qdict_get_try_str(d, "id");
 
-        if (!type) {
+        if (!qdict_get_try_str(d, "type")) {
             error_setg(errp, "--export: Parameter 'type' is missing");
-            return false;
-        }
-        if (!blk_exp_type_known(type)) {
-            error_setg(errp, "--export: Unknown export type '%s'", type);
             return false;
         }
         if (!id) {
             error_setg(errp, "--export: Parameter 'id' is missing");
             return false;
         }
+        if (!g_hash_table_add(ids, (gpointer)id)) {
+            error_setg(errp, "--export: Duplicate export id '%s'", id);
+            return false;
+        }
         if (!qdict_get_try_str(d, "node-name")) {
             error_setg(errp, "--export: Parameter 'node-name' is missing");
             return false;
         }
-        if (!g_hash_table_add(ids, (gpointer)id)) {
-            error_setg(errp, "--export: Duplicate export id '%s'", id);
+    }
+    /* Then what each one refers to. */
+    for (i = 0; i < exports_opts->len; i++) {
+        QDict *d = exports_opts->pdata[i];
+        const char *type = qdict_get_try_str(d, "type");
+        const char *node = qdict_get_try_str(d, "node-name");
+
+        if (!g_hash_table_contains(names, node)) {
+            error_setg(errp, "--export: Cannot find node '%s'", node);
+            return false;
+        }
+        if (!blk_exp_type_known(type)) {
+            error_setg(errp, "--export: Unknown export type '%s'", type);
             return false;
         }
     }
@@ -376,7 +465,7 @@ static bool close_nodes(void)
 
 static void fail_exit(Error *err)
 {
-    error_report_err(err);
+    report_err(err);
     blk_exp_close_all();
     close_nodes();
     remove_pidfile();
@@ -421,7 +510,7 @@ int main(int argc, char **argv)
                                                       : "--export",
                                     optarg, &err);
             if (!d) {
-                error_report_err(err);
+                report_err(err);
                 return 1;
             }
             g_ptr_array_add(c == OPT_BLOCKDEV ? blockdevs : exports_opts, d);
@@ -446,7 +535,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!check_options(blockdevs, exports_opts, &err)) {
-        error_report_err(err);
+        report_err(err);
         return 1;
     }
 

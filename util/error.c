@@ -42,6 +42,11 @@ static void print_prefix(void)
     }
 }
 
+const char *error_get_hint(const Error *err)
+{
+    return err->hint ? err->hint->str : NULL;
+}
+
 void error_report_err(Error *err)
 {
     print_prefix();

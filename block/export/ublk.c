@@ -206,6 +206,7 @@ static void ublk_ctrl_read(void *opaque)
 {
     UblkExport *ue = opaque;
     struct io_uring_cqe *cqe;
+    bool stopped = false;
 
     while (io_uring_peek_cqe(&ue->ctrl_ring, &cqe) == 0 && cqe) {
         uint64_t tag = cqe->user_data;
@@ -221,8 +222,15 @@ static void ublk_ctrl_read(void *opaque)
                              ue->exp->id, ue->dev_id, strerror(-res));
             }
             ue->stop_done = true;
-            ublk_maybe_release(ue);
+            stopped = true;
         }
+    }
+    /*
+     * Last: the release may delete the export, which exits this ring and
+     * frees ue (the loop above once read the unmapped ring after it).
+     */
+    if (stopped) {
+        ublk_maybe_release(ue);
     }
 }
 

@@ -42,6 +42,8 @@ void error_append_hint(Error **errp, const char *fmt, ...) QEMU_PRINTF(2, 3);
 /* Move @local_err into @dst_errp (frees it if dst_errp is NULL). */
 void error_propagate(Error **dst_errp, Error *local_err);
 const char *error_get_pretty(const Error *err);
+/* The hint lines (each ending in '\n'), or NULL. */
+const char *error_get_hint(const Error *err);
 void error_free(Error *err);
 void error_free_or_abort(Error **errp);
 

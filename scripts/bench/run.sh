@@ -6,6 +6,7 @@ set -e
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 "$build/scripts/bench/coroutine-switch"
+"$build/scripts/bench/cross-thread"
 "$here/bench.py" throughput --build "$build"
 "$here/bench.py" throughput --build "$build" --fmt qcow2 --where disk \
     --aio io_uring,native
