@@ -89,6 +89,7 @@ struct UblkExport {
     unsigned int depth;
     uint32_t lbs;
     int64_t size;               /* bytes exported */
+    int64_t node_size;          /* bytes of the node (>= size) */
     bool zoned;
     BlockZoneGeometry geo;
 
@@ -422,20 +423,24 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
     void *buf = NULL;
     int ret;
 
-    /* A flush carries no range: the kernel sets its sector to -1. */
-    if (op == UBLKX_IO_OP_FLUSH) {
-        sector = 0;
-        nr_sectors = 0;
-    }
-    if (sector > (uint64_t)(ue->size >> BDRV_SECTOR_BITS)) {
-        ret = -EIO;
-        goto out;
-    }
-    offset = (int64_t)sector << BDRV_SECTOR_BITS;
-    bytes = (int64_t)nr_sectors << BDRV_SECTOR_BITS;
-    if (op != UBLKX_IO_OP_REPORT_ZONES && bytes > ue->size - offset) {
-        ret = -EIO;
-        goto out;
+    /*
+     * Requests with a range lie inside the device (the kernel checks
+     * too; the arithmetic below relies on it).  A flush carries no range
+     * (its sector is all ones), a report a zone count instead of sectors.
+     */
+    offset = 0;
+    bytes = 0;
+    if (op != UBLKX_IO_OP_FLUSH && op != UBLKX_IO_OP_ZONE_RESET_ALL) {
+        if (sector >= (uint64_t)(ue->size >> BDRV_SECTOR_BITS)) {
+            ret = -EIO;
+            goto out;
+        }
+        offset = (int64_t)sector << BDRV_SECTOR_BITS;
+        bytes = (int64_t)nr_sectors << BDRV_SECTOR_BITS;
+        if (op != UBLKX_IO_OP_REPORT_ZONES && bytes > ue->size - offset) {
+            ret = -EIO;
+            goto out;
+        }
     }
     if (op_flags & UBLKX_IO_F_FUA) {
         flags |= BDRV_REQ_FUA;
@@ -563,7 +568,13 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
             ret = -EOPNOTSUPP;
             goto out;
         }
-        ret = blk_co_zone_mgmt(ue->exp->blk, BLK_ZO_RESET, 0, ue->size);
+        /*
+         * The whole node, so that the node treats it as "reset every
+         * zone" (it skips conventional zones then) even when a short
+         * last zone is not exported.
+         */
+        ret = blk_co_zone_mgmt(ue->exp->blk, BLK_ZO_RESET, 0,
+                               ue->node_size);
         break;
 
     case UBLKX_IO_OP_REPORT_ZONES:
@@ -1006,6 +1017,7 @@ static int ublk_exp_create(BlockExport *exp, QDict *opts, Error **errp)
                    exp->node_name, strerror(-ue->size));
         return ue->size;
     }
+    ue->node_size = ue->size;
     /* A trailing partial block cannot be addressed: leave it out. */
     ue->size = ROUND_DOWN(ue->size, (int64_t)ue->lbs);
     if (ue->size == 0) {
