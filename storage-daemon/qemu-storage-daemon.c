@@ -298,8 +298,9 @@ static bool check_options(GPtrArray *blockdevs, GPtrArray *exports_opts,
 
 static bool write_pidfile(const char *path, Error **errp)
 {
+    g_autofree char *cwd = g_get_current_dir();
     g_autofree char *abs = g_path_is_absolute(path) ? g_strdup(path) :
-                           g_build_filename(g_get_current_dir(), path, NULL);
+                           g_build_filename(cwd, path, NULL);
     char buf[32];
     int fd, len;
 
@@ -486,7 +487,7 @@ int main(int argc, char **argv)
     g_autoptr(GPtrArray) blockdevs = g_ptr_array_new();
     g_autoptr(GPtrArray) exports_opts = g_ptr_array_new();
     const char *pidfile = NULL;
-    bool daemonize = false;
+    bool daemonize = false, ok;
     int ready_fd = -1;
     Error *err = NULL;
     sigset_t sigs;
@@ -601,7 +602,7 @@ int main(int argc, char **argv)
 
     /* Stop taking requests, let those in flight finish, then close. */
     blk_exp_close_all();
-    i = close_nodes();
+    ok = close_nodes();
     remove_pidfile();
-    return i ? 0 : 1;
+    return ok ? 0 : 1;
 }

@@ -124,16 +124,28 @@ void blk_exp_ref(BlockExport *exp)
     exp->refcount++;
 }
 
-void blk_exp_unref(BlockExport *exp)
+static bool blk_exp_registered(BlockExport *exp)
 {
+    BlockExport *e;
+
+    for (e = exports; e; e = e->next) {
+        if (e == exp) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The last reference is often dropped in a request's completion
+ * callback, with the BlockBackend's AIO code and the driver still on
+ * the stack; deleting from a bottom half lets both return first.
+ */
+static void blk_exp_delete_bh(void *opaque)
+{
+    BlockExport *exp = opaque;
     BlockExport **p;
 
-    assert(exp->refcount > 0);
-    if (--exp->refcount > 0) {
-        return;
-    }
-    /* Only a shut-down export loses its registration reference. */
-    assert(exp->shutting_down);
     for (p = &exports; *p; p = &(*p)->next) {
         if (*p == exp) {
             *p = exp->next;
@@ -143,8 +155,17 @@ void blk_exp_unref(BlockExport *exp)
     exp->drv->delete(exp);
     blk_set_dev_ops(exp->blk, NULL, NULL);
     blk_exp_free(exp);
-    /* blk_exp_close_all() may be waiting in aio_poll for this. */
-    aio_notify(qemu_get_aio_context());
+}
+
+void blk_exp_unref(BlockExport *exp)
+{
+    assert(exp->refcount > 0);
+    if (--exp->refcount > 0) {
+        return;
+    }
+    /* Only a shut-down export loses its registration reference. */
+    assert(exp->shutting_down);
+    aio_bh_schedule_oneshot(exp->ctx, blk_exp_delete_bh, exp);
 }
 
 void blk_exp_request_shutdown(BlockExport *exp)
@@ -295,11 +316,9 @@ BlockExport *blk_exp_add(QDict *opts, Error **errp)
     if (qdict_entry(opts, 0, &key, &value)) {
         error_setg(errp, "Export type '%s' does not support the option '%s'",
                    type, key);
-        blk_exp_ref(exp);
         blk_exp_request_shutdown(exp);
-        /* Let requests the export already started finish first. */
-        AIO_WAIT_WHILE(qemu_get_aio_context(), exp->refcount > 1);
-        blk_exp_unref(exp);
+        /* Requests the export already started finish first. */
+        AIO_WAIT_WHILE(qemu_get_aio_context(), blk_exp_registered(exp));
         exp = NULL;
         goto fail;
     }

@@ -97,6 +97,11 @@ BlockExport *blk_exp_add(QDict *opts, Error **errp);
 
 BlockExport *blk_exp_find(const char *id);
 void blk_exp_ref(BlockExport *exp);
+/*
+ * Drop a reference.  After the last one, delete runs from a bottom half
+ * of the home loop (so a completion callback may drop it and still
+ * return through the export's and the BlockBackend's code).
+ */
 void blk_exp_unref(BlockExport *exp);
 
 /* Ask one / every export to stop taking requests (see request_shutdown). */

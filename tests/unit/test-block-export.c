@@ -210,10 +210,17 @@ static const BlockExportDriver fake_export = {
 static void fake_request_done(void *opaque, int ret)
 {
     FakeRequest *r = opaque;
+    unsigned int deletes = fake_deletes;
 
     g_assert_cmpint(ret, ==, 0);
     fake_completed++;
     blk_exp_unref(r->exp);
+    /*
+     * Even the last reference must not delete the export (and free its
+     * BlockBackend) under this callback: blk_aio's completion code
+     * still uses the BlockBackend after we return.
+     */
+    g_assert_cmpuint(fake_deletes, ==, deletes);
     g_free(r);
 }
 

@@ -16,9 +16,13 @@
  * plug error state after a failed write.
  *
  * Usage: zone-diff [-s SEED] [-n STEPS] [-l] [-v] REFERENCE DUT
+ *        zone-diff -m STOPFILE DEV
  *   -l  fail unless the open/active limits were hit and implicit closes
  *       seen (for geometries that have limits)
  *   -v  print every step
+ *   -m  monitor: report DEV's zones every millisecond until STOPFILE
+ *       exists, then print the most zones seen open and active at once
+ *       (the fio test checks that fio reached the device's limits)
  * Exit 0: no difference; 1: a difference (seed and step printed); 2: usage
  * or set-up error.
  *
@@ -526,15 +530,45 @@ static void step_read(uint64_t max_io)
     n_reads++;
 }
 
+static int monitor(const char *stop, const char *path)
+{
+    unsigned max_open = 0, max_active = 0;
+
+    dev_open(&ref, path);
+    nr_zones = ref.nr_zones;
+    ref.rep = calloc(1, sizeof(*ref.rep) + nr_zones * sizeof(struct blk_zone));
+    if (!ref.rep) {
+        return 2;
+    }
+    while (access(stop, F_OK) != 0) {
+        unsigned open, closed;
+
+        if (report(&ref)) {
+            fprintf(stderr, "zone-diff: %s: report failed\n", path);
+            return 2;
+        }
+        open = count_cond(BLK_ZONE_COND_IMP_OPEN) +
+               count_cond(BLK_ZONE_COND_EXP_OPEN);
+        closed = count_cond(BLK_ZONE_COND_CLOSED);
+        max_open = open > max_open ? open : max_open;
+        max_active = open + closed > max_active ? open + closed : max_active;
+        usleep(1000);
+    }
+    printf("%u %u\n", max_open, max_active);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long steps = 5000, i;
+    const char *stop = NULL;
     bool need_limits = false;
     uint64_t max_io;
     int c;
 
-    while ((c = getopt(argc, argv, "s:n:lv")) != -1) {
+    while ((c = getopt(argc, argv, "s:n:lvm:")) != -1) {
         switch (c) {
+        case 'm': stop = optarg; break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
         case 'n': steps = strtoul(optarg, NULL, 0); break;
         case 'l': need_limits = true; break;
@@ -542,10 +576,13 @@ int main(int argc, char **argv)
         default: goto usage;
         }
     }
+    if (stop && argc - optind == 1) {
+        return monitor(stop, argv[optind]);
+    }
     if (argc - optind != 2) {
 usage:
         fprintf(stderr, "usage: zone-diff [-s SEED] [-n STEPS] [-l] [-v] "
-                "REFERENCE DUT\n");
+                "REFERENCE DUT\n       zone-diff -m STOPFILE DEV\n");
         return 2;
     }
     dev_open(&ref, argv[optind]);

@@ -11,7 +11,9 @@ for i in 0 1 2 3 4; do
     dd if=/dev/urandom of=/tmp/src/f$i bs=1k count=$((i * 700 + 3)) 2>/dev/null
 done
 (cd /tmp/src && sha256sum f*) > /tmp/sums
+say "files ready"
 load_module ext4
+say "ext4 loaded"
 
 for fmt in qcow2 raw; do
     img=/tmp/plain.$fmt
@@ -21,7 +23,7 @@ for fmt in qcow2 raw; do
     expect_eq "$(cat "$SYS/queue/zoned")" none "queue/zoned"
     expect_eq "$(cat "$SYS/size")" $((256 * 2048)) "size in sectors"
     [ "$(cat "$SYS/queue/discard_max_bytes")" -gt 0 ] || fail "no discard"
-    fio --name=v --filename="$DEV" --direct=1 --rw=randwrite --bs=4k \
+    fio --eta=never --name=v --filename="$DEV" --direct=1 --rw=randwrite --bs=4k \
         --bsrange=4k-128k --ioengine=libaio --iodepth=16 --size=64M \
         --verify=crc32c --verify_fatal=1 --output=/tmp/fio.out ||
         { cat /tmp/fio.out; fail "$fmt: fio verify"; }
