@@ -495,15 +495,6 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
         qemu_iovec_init_buf(&qiov, buf, bytes);
         if (op == UBLKX_IO_OP_WRITE) {
             ret = blk_co_pwritev(ue->exp->blk, offset, bytes, &qiov, flags);
-            /*
-             * A write not at the write pointer: zoned disks (ZBC, ZNS,
-             * null_blk) fail it as an I/O error, and Linux passes our
-             * errno through, so say EIO as they do rather than the
-             * model's EINVAL (tests/vm diff-nullblk).
-             */
-            if (ret == -EINVAL && ue->zoned) {
-                ret = -EIO;
-            }
         } else {
             int64_t where = offset;
 
