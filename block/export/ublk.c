@@ -374,6 +374,10 @@ static int coroutine_fn ublk_co_report(UblkExport *ue, UblkTag *t,
         if (ret < 0) {
             goto out;
         }
+        /* A short last zone left out of the disk is not reported. */
+        while (n > 0 && zones[n - 1].start >= (uint64_t)ue->size) {
+            n--;
+        }
         if (n == 0) {
             break;
         }
@@ -491,15 +495,6 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
         qemu_iovec_init_buf(&qiov, buf, bytes);
         if (op == UBLKX_IO_OP_WRITE) {
             ret = blk_co_pwritev(ue->exp->blk, offset, bytes, &qiov, flags);
-            /*
-             * A write not at the write pointer: zoned disks (ZBC, ZNS,
-             * null_blk) fail it as an I/O error, and Linux passes our
-             * errno through, so say EIO as they do rather than the
-             * model's EINVAL (tests/vm diff-nullblk).
-             */
-            if (ret == -EINVAL && ue->zoned) {
-                ret = -EIO;
-            }
         } else {
             int64_t where = offset;
 
@@ -592,6 +587,16 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
 
 out:
     qemu_vfree(buf);
+    /*
+     * The node fails a write or append off the write pointer, and a zone
+     * operation the zone's condition forbids, with -EINVAL; a zoned disk
+     * (null_blk, ZBC, ZNS) reports these as I/O errors, and the kernel
+     * would pass -EINVAL up as "invalid argument".
+     */
+    if (ret == -EINVAL && ue->zoned && op != UBLKX_IO_OP_READ &&
+        op != UBLKX_IO_OP_REPORT_ZONES) {
+        ret = -EIO;
+    }
     /* Results are bytes or 0 on success, -errno on error. */
     return ret;
 }
@@ -985,7 +990,8 @@ static int ublk_exp_create(BlockExport *exp, QDict *opts, Error **errp)
                         &depth, errp) < 0 ||
         ublk_parse_uint(opts, "logical-block-size", 512, 4096, &lbs,
                         errp) < 0 ||
-        ublk_parse_uint(opts, "dev-id", -1, 1 << 20, &dev_id, errp) < 0) {
+        ublk_parse_uint(opts, "dev-id", -1, (1 << 20) - 1, &dev_id,
+                        errp) < 0) {
         return -EINVAL;
     }
     ue->nr_queues = nr_queues;
