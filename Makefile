@@ -5,7 +5,7 @@
 
 BUILD ?= build
 
-.PHONY: all check check-unit check-iotests check-qemu-compat demo bench clean distclean
+.PHONY: all check check-unit check-iotests check-qemu-compat check-vm demo bench clean distclean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -14,8 +14,9 @@ all: $(BUILD)/build.ninja
 $(BUILD)/build.ninja:
 	./configure --builddir=$(BUILD) $(if $(or $(CI),$(WERROR)),--enable-werror) $(CONFIGURE_FLAGS)
 
+# MESON_TEST_ARGS: extra arguments, e.g. "--no-suite vm".
 check: all
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 $(MESON_TEST_ARGS)
 
 check-unit: all
 	meson test -C $(BUILD) --print-errorlogs --suite unit
@@ -25,6 +26,9 @@ check-iotests: all
 
 check-qemu-compat: all
 	meson test -C $(BUILD) --print-errorlogs --suite iotests-qemu
+
+check-vm: all
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --suite vm
 
 demo: all
 	scripts/demo.sh $(BUILD)

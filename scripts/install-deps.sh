@@ -7,8 +7,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Usage: scripts/install-deps.sh [--bench] [--guest]
-#   --bench  also fio and valgrind (benchmarks)
-#   --guest  also what the export tests in a Linux guest need
+#   --bench  also valgrind (benchmarks)
+#   --guest  accepted for older scripts: what the guest test suite "vm"
+#            needs (QEMU for x86, busybox, fio, f2fs/btrfs/ext4 tools and
+#            the Linux 6.12 guest kernel, scripts/guest/kernel.sh) is now
+#            always installed, since "make check" runs that suite
 #
 # clang and libclang-rt-14-dev (libFuzzer, sanitizer runtimes) build the
 # fuzz targets (scripts/fuzz/ci.sh).
@@ -24,7 +27,9 @@ QEMU10_VERSION=1:10.0.2+ds-2+deb13u1~bpo12+1
 
 want="gcc pkg-config meson ninja-build libglib2.0-dev libaio-dev
       liburing-dev zlib1g-dev libzstd-dev qemu-utils util-linux
-      python3 diffutils clang libclang-rt-14-dev"
+      python3 diffutils clang libclang-rt-14-dev
+      qemu-system-x86 busybox-static cpio kmod zstd xz-utils iproute2
+      f2fs-tools btrfs-progs e2fsprogs fio"
 bench=0
 guest=0
 for a in "$@"; do
@@ -34,9 +39,8 @@ for a in "$@"; do
     *) echo "install-deps: unknown option $a" >&2; exit 1 ;;
     esac
 done
-[ $bench = 1 ] && want="$want fio valgrind"
-[ $guest = 1 ] && want="$want qemu-system-x86 busybox-static cpio kmod zstd
-                              xz-utils iproute2 f2fs-tools btrfs-progs fio"
+[ $bench = 1 ] && want="$want valgrind"
+: "$guest"
 
 missing=
 for p in $want; do
@@ -81,4 +85,19 @@ if [ ! -x "$QEMU10_DIR/usr/bin/qemu-img" ]; then
     $SUDO dpkg-deb -x "$tmp"/qemu-utils_*.deb "$QEMU10_DIR"
     rm -rf "$tmp"
     "$QEMU10_DIR/usr/bin/qemu-img" --version | head -n 1
+fi
+
+# The guest kernel of the vm suite (downloaded from bookworm-backports and
+# unpacked into its cache once; a no-op when it is there).
+if ! GUEST_OFFLINE=1 "$(dirname "$0")/guest/kernel.sh" >/dev/null 2>&1; then
+    echo "install-deps: fetching the guest kernel (scripts/guest/kernel.sh)"
+    if [ -n "$SUDO" ]; then
+        cache=${GUEST_CACHE:-/var/cache/zoned-qcow2/guest}
+        $SUDO mkdir -p "$cache"
+        $SUDO chown "$(id -u):$(id -g)" "$cache"
+    fi
+    "$(dirname "$0")/guest/kernel.sh" || {
+        $SUDO apt-get update -qq
+        "$(dirname "$0")/guest/kernel.sh"
+    }
 fi

@@ -19,7 +19,9 @@
  * (and its extern declaration in export.h).
  */
 static const BlockExportDriver *const builtin_drivers[] = {
-    /* EXPORT-DRIVERS: &blk_exp_ublk, goes here */
+#ifdef CONFIG_LINUX_IO_URING
+    &blk_exp_ublk,
+#endif
     NULL,
 };
 

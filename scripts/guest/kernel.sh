@@ -11,6 +11,8 @@
 #   GUEST_CACHE   cache directory (default /var/cache/zoned-qcow2/guest)
 #   GUEST_KERNEL  Debian package (default linux-image-6.12.95+deb12-amd64,
 #                 from bookworm-backports; see docs/devel/guest-testing.rst)
+#   GUEST_OFFLINE=1  only print the directory if the kernel is there,
+#                 never download (exit 1 otherwise)
 set -e
 cache=${GUEST_CACHE:-/var/cache/zoned-qcow2/guest}
 pkg=${GUEST_KERNEL:-linux-image-6.12.95+deb12-amd64}
@@ -21,6 +23,7 @@ if [ -f "$kdir/vmlinux" ] && [ -f "$kdir/version" ]; then
     exit 0
 fi
 
+[ -z "$GUEST_OFFLINE" ] || exit 1
 mkdir -p "$cache"
 deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n 1)
 if [ -z "$deb" ]; then

@@ -9,7 +9,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Usage: scripts/guest/run.sh -i INITRAMFS [-o OUT] [-l LOG] [-t SECONDS]
-#            [-m MODULE,...] [-f SRC:DST]... [-a APPEND] [-M MEM] SCRIPT
+#            [-m MODULE,...] [-f SRC:DST]... [-a APPEND] [-M MEM] [-s CPUS]
+#            SCRIPT
 #   -i  base initramfs          -o  script output (default: stdout)
 #   -l  console log (default: discarded unless the run fails, then stderr)
 #   -t  timeout in seconds (default 120)
@@ -17,6 +18,8 @@
 #   -f  extra file for the guest, installed as DST (with SCRIPT, in a
 #       second cpio archive appended to the initramfs)
 #   -a  extra kernel command line     -M  guest memory (default 1G)
+#   -s  virtual CPUs (default 1; TCG runs one vCPU faster on this host,
+#       use 2 only for tests of several queues)
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 initrd=
@@ -27,7 +30,8 @@ mods=
 files=
 append=
 mem=1G
-while getopts i:o:l:t:m:f:a:M: opt; do
+smp=1
+while getopts i:o:l:t:m:f:a:M:s: opt; do
     case $opt in
     i) initrd=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -37,6 +41,7 @@ while getopts i:o:l:t:m:f:a:M: opt; do
     f) files="$files $OPTARG" ;;
     a) append="$append $OPTARG" ;;
     M) mem=$OPTARG ;;
+    s) smp=$OPTARG ;;
     *) sed -n '/^# Usage/,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
        exit 1 ;;
     esac
@@ -71,7 +76,7 @@ cat "$initrd" "$work/extra.cpio" > "$work/initrd.cpio"
 : > "$work/out"
 
 qemu-system-x86_64 -nodefaults -nographic -no-reboot -machine q35 \
-    -m "$mem" -smp 1 -accel tcg,thread=multi -cpu max -monitor none \
+    -m "$mem" -smp "$smp" -accel tcg,thread=multi -cpu max -monitor none \
     -serial "file:$work/console" -serial "file:$work/out" \
     -kernel "$kdir/vmlinux" -initrd "$work/initrd.cpio" \
     -append "console=ttyS0 panic=-1 loglevel=4 mods=$mods test=/test/run$append" \
