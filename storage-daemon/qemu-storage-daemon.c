@@ -484,8 +484,11 @@ int main(int argc, char **argv)
         { "daemonize", no_argument, NULL, OPT_DAEMONIZE },
         { NULL, 0, NULL, 0 },
     };
-    g_autoptr(GPtrArray) blockdevs = g_ptr_array_new();
-    g_autoptr(GPtrArray) exports_opts = g_ptr_array_new();
+    /* Entries moved out for bdrv_open/blk_exp_add are set to NULL. */
+    g_autoptr(GPtrArray) blockdevs =
+        g_ptr_array_new_with_free_func((GDestroyNotify)qdict_free);
+    g_autoptr(GPtrArray) exports_opts =
+        g_ptr_array_new_with_free_func((GDestroyNotify)qdict_free);
     const char *pidfile = NULL;
     bool daemonize = false, ok;
     int ready_fd = -1;
