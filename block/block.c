@@ -501,6 +501,29 @@ static bool bdrv_absorb_generic_options(QDict *options, int *flags,
     return true;
 }
 
+/*
+ * Fold the cache.* options of @options into *flags without consuming
+ * them (the node itself absorbs them later).
+ */
+static bool bdrv_cache_flags(QDict *options, int *flags, Error **errp)
+{
+    static const char *const keys[] = { "cache.direct", "cache.no-flush" };
+    QDict *probe = qdict_new();
+    bool ro_opt, ok;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(keys); i++) {
+        const char *v = qdict_get_try_str(options, keys[i]);
+
+        if (v) {
+            qdict_put_str(probe, keys[i], v);
+        }
+    }
+    ok = bdrv_absorb_generic_options(probe, flags, &ro_opt, errp);
+    qdict_free(probe);
+    return ok;
+}
+
 /* The flags a child node inherits from its parent. */
 static int bdrv_child_flags(int parent_flags)
 {
@@ -875,6 +898,7 @@ static BlockDriverState *bdrv_co_open_inherit(const char *filename,
         Error *local_err = NULL;
         BlockDriverState *file_bs;
         int child_flags = bdrv_child_flags(flags);
+        int cache_flags = flags;
         bool nested = qdict_haskey(file_opts, "driver") &&
                       bdrv_find_driver(qdict_get_try_str(file_opts, "driver"))
                       && bdrv_find_driver(qdict_get_try_str(file_opts,
@@ -889,6 +913,16 @@ static BlockDriverState *bdrv_co_open_inherit(const char *filename,
             qdict_put_str(options, "force-share", "on");
             child_flags |= BDRV_O_FORCE_SHARE;
         }
+        /*
+         * The cache mode given to a format node is its storage child's
+         * too (QEMU's "cache.direct=on" next to "file.filename=..."):
+         * the node absorbs its own options only after this open.
+         */
+        if (!bdrv_cache_flags(options, &cache_flags, errp)) {
+            goto out;
+        }
+        child_flags = (child_flags & ~BDRV_O_CACHE_MASK) |
+                      (cache_flags & BDRV_O_CACHE_MASK);
 
         file_bs = bdrv_co_open_inherit(filename, file_opts, child_flags,
                                        !nested, &local_err);

@@ -845,6 +845,36 @@ static void test_open_graph(void)
     }
 }
 
+/*
+ * A format node's cache mode is its storage child's too, unless the child
+ * says otherwise (QEMU's "cache.direct=on" beside "file.*" options).
+ */
+static void test_open_cache_inherit(void)
+{
+    BlockBackend *blk;
+    BlockDriverState *file;
+
+    blk = open_ok("driver=raw,cache.direct=on,cache.no-flush=on,"
+                  "file.driver=testmem,file.size=65536", BDRV_O_RDWR);
+    file = bdrv_get_file(blk_bs(blk));
+    g_assert_true(blk_bs(blk)->open_flags & BDRV_O_NOCACHE);
+    g_assert_true(file->open_flags & BDRV_O_NOCACHE);
+    g_assert_true(file->open_flags & BDRV_O_NO_FLUSH);
+    blk_unref(blk);
+
+    blk = open_ok("driver=raw,cache.direct=on,file.driver=testmem,"
+                  "file.size=65536,file.cache.direct=off", BDRV_O_RDWR);
+    file = bdrv_get_file(blk_bs(blk));
+    g_assert_false(file->open_flags & BDRV_O_NOCACHE);
+    blk_unref(blk);
+
+    blk = open_ok("driver=raw,cache.direct=off,file.driver=testmem,"
+                  "file.size=65536", BDRV_O_RDWR | BDRV_O_NOCACHE);
+    file = bdrv_get_file(blk_bs(blk));
+    g_assert_false(file->open_flags & BDRV_O_NOCACHE);
+    blk_unref(blk);
+}
+
 static void test_backing_chain(void)
 {
     BlockBackend *blk;
@@ -1055,6 +1085,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block-io/zone-enotsup", test_zone_enotsup);
     g_test_add_func("/block-io/open-errors", test_open_errors);
     g_test_add_func("/block-io/open-graph", test_open_graph);
+    g_test_add_func("/block-io/open-cache-inherit", test_open_cache_inherit);
     g_test_add_func("/block-io/backing-chain", test_backing_chain);
     g_test_add_func("/block-io/backing-names", test_backing_names);
     g_test_add_func("/block-io/query-info", test_query_info);
