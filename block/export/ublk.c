@@ -50,6 +50,15 @@
 #define UBLK_CTRL_PATH      "/dev/ublk-control"
 /* Largest request: 1 MiB keeps 1M sequential writes in one request. */
 #define UBLK_MAX_IO_BYTES   (1u << 20)
+/*
+ * Bounce buffers are recycled by size class (4 KiB .. 1 MiB, powers of
+ * two), up to this many bytes kept: allocating per request cost a
+ * memalign for small requests and, for 1 MiB ones, a fresh mmap whose
+ * 256 pages fault in again on every request.
+ */
+#define UBLK_POOL_MIN_SHIFT 12
+#define UBLK_POOL_CLASSES   9
+#define UBLK_POOL_MAX_BYTES (16u << 20)
 /* Zones fetched from the node per blk_co_zone_report() call. */
 #define UBLK_REPORT_BATCH   512u
 /* user_data of the control commands awaited asynchronously. */
@@ -96,6 +105,10 @@ struct UblkExport {
     const struct ublkx_io_desc **iods;   /* per queue, mapped */
     size_t iod_len;
     UblkTag *tags;              /* nr_queues * depth */
+
+    /* Free bounce buffers per size class, linked through their first word. */
+    void *pool[UBLK_POOL_CLASSES];
+    size_t pool_bytes;
 
     unsigned int armed;         /* commands in the kernel */
     unsigned int serving;       /* requests taken, not yet committed */
@@ -331,6 +344,67 @@ static int ublk_copy_out(UblkExport *ue, UblkTag *t, const void *buf,
     return (size_t)n == len ? 0 : -EIO;
 }
 
+static unsigned int ublk_pool_class(size_t bytes)
+{
+    unsigned int c = 0;
+
+    while (((size_t)1 << (UBLK_POOL_MIN_SHIFT + c)) < bytes) {
+        c++;
+    }
+    return c;
+}
+
+/*
+ * A page-aligned buffer of at least @bytes (<= UBLK_MAX_IO_BYTES), or
+ * NULL.  The pool belongs to the export's home loop: no lock.
+ */
+static void *ublk_buf_get(UblkExport *ue, size_t bytes)
+{
+    unsigned int c = ublk_pool_class(bytes);
+    void *buf = ue->pool[c];
+
+    assert(c < UBLK_POOL_CLASSES);
+    if (buf) {
+        ue->pool[c] = *(void **)buf;
+        ue->pool_bytes -= (size_t)1 << (UBLK_POOL_MIN_SHIFT + c);
+        return buf;
+    }
+    return qemu_try_memalign(qemu_real_host_page_size(),
+                             (size_t)1 << (UBLK_POOL_MIN_SHIFT + c));
+}
+
+static void ublk_buf_put(UblkExport *ue, void *buf, size_t bytes)
+{
+    unsigned int c = ublk_pool_class(bytes);
+    size_t len = (size_t)1 << (UBLK_POOL_MIN_SHIFT + c);
+
+    if (!buf) {
+        return;
+    }
+    if (ue->pool_bytes + len > UBLK_POOL_MAX_BYTES) {
+        qemu_vfree(buf);
+        return;
+    }
+    *(void **)buf = ue->pool[c];
+    ue->pool[c] = buf;
+    ue->pool_bytes += len;
+}
+
+static void ublk_pool_free(UblkExport *ue)
+{
+    unsigned int c;
+
+    for (c = 0; c < UBLK_POOL_CLASSES; c++) {
+        while (ue->pool[c]) {
+            void *buf = ue->pool[c];
+
+            ue->pool[c] = *(void **)buf;
+            qemu_vfree(buf);
+        }
+    }
+    ue->pool_bytes = 0;
+}
+
 static int64_t ublk_zone_len_at(UblkExport *ue, int64_t offset)
 {
     return MIN((int64_t)ue->geo.zone_size, ue->size - offset);
@@ -456,7 +530,7 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
             ret = -EIO;
             goto out;
         }
-        buf = qemu_try_memalign(qemu_real_host_page_size(), MAX(bytes, 1));
+        buf = ublk_buf_get(ue, bytes);
         if (!buf) {
             ret = -ENOMEM;
             goto out;
@@ -483,7 +557,7 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
             ret = -EROFS;
             goto out;
         }
-        buf = qemu_try_memalign(qemu_real_host_page_size(), MAX(bytes, 1));
+        buf = ublk_buf_get(ue, bytes);
         if (!buf) {
             ret = -ENOMEM;
             goto out;
@@ -586,7 +660,7 @@ static int coroutine_fn ublk_co_handle(UblkExport *ue, UblkTag *t)
     }
 
 out:
-    qemu_vfree(buf);
+    ublk_buf_put(ue, buf, bytes);
     /*
      * The node fails a write or append off the write pointer, and a zone
      * operation the zone's condition forbids, with -EINVAL; a zoned disk
@@ -969,6 +1043,7 @@ static void ublk_free(UblkExport *ue)
     }
     g_free(ue->tags);
     ue->tags = NULL;
+    ublk_pool_free(ue);
 }
 
 static int ublk_exp_create(BlockExport *exp, QDict *opts, Error **errp)
