@@ -16,9 +16,16 @@
 #   -s         device size in MiB (default 256; zones of 16 MiB)
 #   -n         rounds (default 3): the ratios are medians over them
 #   -a         file.aio of the images: io_uring (default), threads, native
+#   -c         guest vCPUs (default 1; with 2, fio and the daemon run on
+#              their own vCPU, as they would on a real machine)
+#   -w         workloads, comma separated (default: all three)
 #
 # Workloads (fio 3.33, io_uring, O_DIRECT):
-#   randread-4k-d32   4k random reads at depth 32 (after the fill)
+#   randread-4k-d32   4k random reads at depth 32 (after the fill), with
+#                     the same fio options on all three devices: no
+#                     zonemode=zbd, whose per-I/O zone locking in fio
+#                     would be counted against (a) and (c) only (the
+#                     devices are full, so every read is valid anyway)
 #   write-64k-d32     64k sequential writes at depth 32, zonemode=zbd on
 #                     the zoned devices (a plain sequential write on (b))
 #   write-1m-d4       1M sequential writes at depth 4 (zbd as above)
@@ -36,18 +43,28 @@ runtime=8
 size=256
 aio=io_uring
 rounds=3
+cpus=1
+workloads=randread-4k-d32,write-64k-d32,write-1m-d4
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     build=$1
     shift
 fi
-while getopts a:n:r:s: opt; do
+while getopts a:c:n:r:s:w: opt; do
     case $opt in
     n) rounds=$OPTARG ;;
     a) aio=$OPTARG ;;
+    c) cpus=$OPTARG ;;
+    w) workloads=$OPTARG ;;
     r) runtime=$OPTARG ;;
     s) size=$OPTARG ;;
     *) sed -n '/^# Usage/,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
        exit 1 ;;
+    esac
+done
+for w in $(echo "$workloads" | tr , ' '); do
+    case $w in
+    randread-4k-d32|write-64k-d32|write-1m-d4) ;;
+    *) echo "guest-ublk.sh: unknown workload '$w'" >&2; exit 1 ;;
     esac
 done
 case $build in /*) ;; *) build=$top/$build ;; esac
@@ -70,6 +87,9 @@ RUNTIME=$runtime
 SIZE=$size
 AIO=$aio
 ROUNDS=$rounds
+# Linux AIO is only asynchronous with O_DIRECT (tmpfs accepts it).
+DIRECT=$([ "$aio" = native ] && echo ,cache.direct=on)
+WORKLOADS="$(echo "$workloads" | tr , ' ')"
 EOF
 cat >> "$work/bench.sh" <<'EOF'
 exec 2>&1
@@ -111,12 +131,12 @@ echo 0 > "$n/irqmode"; echo 1 > "$n/power"
 # (b) ublk over a raw image, (c) ublk over a zoned qcow2 image with the
 # same zones as null_blk; one daemon each.
 $B/qemu-img create -q -f raw /tmp/r.img "${SIZE}M"
-$B/qemu-storage-daemon --blockdev driver=raw,node-name=d0,file.driver=file,file.filename=/tmp/r.img,file.aio=$AIO \
+$B/qemu-storage-daemon --blockdev driver=raw,node-name=d0,file.driver=file,file.filename=/tmp/r.img,file.aio=$AIO$DIRECT \
     --export type=ublk,id=e0,node-name=d0,writable=on,logical-block-size=4096,dev-id=0 \
     --daemonize --pidfile /tmp/qsd0.pid
 $B/qemu-img create -q -f qcow2 \
     -o zone.mode=host-managed,zone.size=${ZONE}M /tmp/z.qcow2 "${SIZE}M"
-$B/qemu-storage-daemon --blockdev driver=qcow2,node-name=d0,file.driver=file,file.filename=/tmp/z.qcow2,file.aio=$AIO \
+$B/qemu-storage-daemon --blockdev driver=qcow2,node-name=d0,file.driver=file,file.filename=/tmp/z.qcow2,file.aio=$AIO$DIRECT \
     --export type=ublk,id=e0,node-name=d0,writable=on,dev-id=1 \
     --daemonize --pidfile /tmp/qsd1.pid
 
@@ -137,14 +157,14 @@ done
 # that load changes on the host hit all three alike.
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
-    for w in randread-4k-d32 write-64k-d32 write-1m-d4; do
+    for w in $WORKLOADS; do
         for d in $devs; do
             IFS=: read -r name path zbd <<EOT
 $d
 EOT
             case $w in
             randread-4k-d32)
-                job "$r" "$name" "$path" "$zbd" "$w" --rw=randread --bs=4k \
+                job "$r" "$name" "$path" none "$w" --rw=randread --bs=4k \
                     --iodepth=32 ;;
             write-64k-d32)
                 [ "$zbd" = none ] || blkzone reset "$path"
@@ -166,7 +186,7 @@ rmdir "$n"
 EOF
 
 mem=$((size * 3 + 1024))
-"$top/scripts/guest/run.sh" -i "$work/base.cpio" -M "${mem}M" -t 1200 \
+"$top/scripts/guest/run.sh" -i "$work/base.cpio" -M "${mem}M" -s "$cpus" -t 1200 \
     -f "$build/qemu-storage-daemon:/opt/qb/qemu-storage-daemon" \
     -f "$build/qemu-img:/opt/qb/qemu-img" \
     -o "$work/out" -l "$work/log" "$work/bench.sh" || {
@@ -176,7 +196,8 @@ mem=$((size * 3 + 1024))
     exit 1
 }
 
-grep '^RESULT' "$work/out" | awk '
+echo "guest: $cpus vCPU(s), file.aio=$aio, $rounds round(s) of ${runtime} s"
+grep '^RESULT' "$work/out" | awk -v wl="$workloads" '
     function median(list,    n, v, i, j, t) {
         n = split(list, v, " ")
         for (i = 1; i <= n; i++)
@@ -189,7 +210,7 @@ grep '^RESULT' "$work/out" | awk '
         printf "%-16s %10s %10s %10s %7s %7s   (medians of %d rounds)\n", \
                "workload (KiB/s)", "null_blk", "ublk-raw", "ublk-zq2", \
                "b/a", "c/b", length(rounds)
-        n = split("randread-4k-d32 write-64k-d32 write-1m-d4", order, " ")
+        n = split(wl, order, ",")
         for (i = 1; i <= n; i++) {
             k = order[i]; la = lb = lc = rba = rcb = ""
             for (r in rounds) {
